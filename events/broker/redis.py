@@ -1,0 +1,183 @@
+"""The scaled broker: one Redis stream per workspace, shared by every process.
+
+Keys (documented for other services in the README):
+
+- ``events:stream:{workspaceId}``: a stream; each entry has one field,
+  ``event``, the event's JSON (see :mod:`events.event`). The entry id is the
+  event id. ``XADD`` with ``MAXLEN ~ ARCHIVE_MAX_BACKLOG`` bounds it; the
+  archiver trims archived entries down to the live buffer.
+- consumer group ``archiver`` on each stream: the history's reader.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from events.broker.base import ArchiveItem, Broker, Page
+from events.errors import CursorExpired, ValidationError
+from events.event import envelope_from_stored
+from events.ids import ZERO_ID, from_stream_id, to_stream_id
+
+STREAM_PREFIX = "events:stream:"
+EVENT_FIELD = b"event"
+ARCHIVE_GROUP = "archiver"
+ARCHIVE_RECLAIM_MSECS = 30_000
+DISCOVERY_SECS = 2.0
+
+
+def stream_key(workspace_id: str) -> str:
+    """The Redis key of a workspace's stream."""
+    return f"{STREAM_PREFIX}{workspace_id}"
+
+
+def _entries_to_page(workspace_id: str, entries: list, after_id: str) -> Page:
+    events = []
+    last = after_id
+    for stream_id, fields in entries:
+        last = from_stream_id(stream_id)
+        data = fields.get(EVENT_FIELD) if fields else None
+        envelope = envelope_from_stored(last, data, workspace_id) if data else None
+        if envelope is not None:
+            events.append(envelope)
+    return Page(events, last)
+
+
+class RedisBroker(Broker):
+    """Workspace streams in Redis, with a consumer group for the archiver."""
+
+    def __init__(self, url: str, *, buffer_size: int, max_backlog: int) -> None:
+        self.buffer_size = buffer_size
+        self.max_backlog = max_backlog
+        self.redis = aioredis.Redis.from_url(url, max_connections=10_000)
+        self._known_streams: list[bytes] = []
+        self._grouped: set[bytes] = set()
+        self._discovered_at = 0.0
+        self._reclaimed_at = 0.0
+
+    async def publish(self, workspace_id: str, stored: list[bytes]) -> list[str]:
+        key = stream_key(workspace_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for data in stored:
+                pipe.xadd(key, {EVENT_FIELD: data}, maxlen=self.max_backlog, approximate=True)
+            ids = await pipe.execute()
+        return [from_stream_id(i) for i in ids]
+
+    async def read_after(
+        self, workspace_id: str, after_id: str, *, count: int, block_ms: int | None = None
+    ) -> Page:
+        key = stream_key(workspace_id)
+        start = to_stream_id(after_id)
+        if block_ms:
+            reply = await self.redis.xread({key: start}, count=count, block=block_ms)
+            entries = reply[0][1] if reply else []
+        else:
+            entries = await self.redis.xrange(key, min=f"({start}", count=count)
+        return _entries_to_page(workspace_id, entries, after_id)
+
+    async def check_cursor(self, workspace_id: str, after_id: str) -> None:
+        """Raise CursorExpired or ValidationError for a cursor outside the stream."""
+        to_stream_id(after_id)
+        try:
+            info = await self.redis.xinfo_stream(stream_key(workspace_id))
+        except ResponseError:
+            info = {}
+        last = from_stream_id(info.get("last-generated-id") or b"0-0")
+        deleted = from_stream_id(info.get("max-deleted-entry-id") or b"0-0")
+        if after_id < deleted:
+            raise CursorExpired()
+        if after_id > last:
+            raise ValidationError(f"the cursor {after_id} is ahead of this workspace's stream")
+
+    async def last_id(self, workspace_id: str) -> str:
+        entries = await self.redis.xrevrange(stream_key(workspace_id), count=1)
+        return from_stream_id(entries[0][0]) if entries else ZERO_ID
+
+    async def _streams(self) -> list[bytes]:
+        now = time.monotonic()
+        if now - self._discovered_at > DISCOVERY_SECS:
+            self._discovered_at = now
+            self._known_streams = [
+                key async for key in self.redis.scan_iter(match=f"{STREAM_PREFIX}*", count=1000)
+            ]
+        for key in self._known_streams:
+            if key not in self._grouped:
+                await self._create_group(key)
+        return self._known_streams
+
+    async def _create_group(self, key: bytes) -> None:
+        try:
+            await self.redis.xgroup_create(key, ARCHIVE_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._grouped.add(key)
+
+    async def archive_read(self, consumer: str, *, count: int, block_ms: int) -> list[ArchiveItem]:
+        keys = await self._streams()
+        if not keys:
+            return []
+        items = await self._reclaim(consumer, keys, count)
+        if items:
+            return items
+        reply = await self.redis.xreadgroup(
+            ARCHIVE_GROUP, consumer, dict.fromkeys(keys, ">"), count=count, block=block_ms or None
+        )
+        return [item for key, entries in reply or [] for item in self._items(key, entries)]
+
+    async def _reclaim(self, consumer: str, keys: list[bytes], count: int) -> list[ArchiveItem]:
+        """Take over entries a dead archiver claimed but never acknowledged."""
+        now = time.monotonic()
+        if now - self._reclaimed_at < ARCHIVE_RECLAIM_MSECS / 1000:
+            return []
+        self._reclaimed_at = now
+        items: list[ArchiveItem] = []
+        for key in keys:
+            reply = await self.redis.xautoclaim(
+                key, ARCHIVE_GROUP, consumer, ARCHIVE_RECLAIM_MSECS, "0-0", count=count
+            )
+            items.extend(self._items(key, reply[1]))
+        return items
+
+    @staticmethod
+    def _items(key: bytes, entries: list[Any]) -> list[ArchiveItem]:
+        workspace_id = key.decode()[len(STREAM_PREFIX) :]
+        page = _entries_to_page(workspace_id, [e for e in entries if e[1]], ZERO_ID)
+        return [ArchiveItem(workspace_id, envelope) for envelope in page.events]
+
+    async def archive_ack(self, items: list[ArchiveItem]) -> None:
+        by_key: dict[str, list[str]] = {}
+        for item in items:
+            by_key.setdefault(stream_key(item.workspace_id), []).append(
+                to_stream_id(item.envelope["id"])
+            )
+        for key, ids in by_key.items():
+            await self.redis.xack(key, ARCHIVE_GROUP, *ids)
+            await self._trim_archived(key)
+
+    async def _trim_archived(self, key: str) -> None:
+        """Trim down to the live buffer once nothing older waits for the archiver."""
+        groups = await self.redis.xinfo_groups(key)
+        group = next((g for g in groups if g["name"] == ARCHIVE_GROUP.encode()), None)
+        if group is None:
+            return
+        waiting = (group.get("lag") or 0) + group.get("pending", 0)
+        if waiting <= self.buffer_size:
+            await self.redis.xtrim(key, maxlen=self.buffer_size, approximate=True)
+
+    async def archive_backlog(self) -> int:
+        total = 0
+        for key in await self._streams():
+            for group in await self.redis.xinfo_groups(key):
+                if group["name"] == ARCHIVE_GROUP.encode():
+                    total += (group.get("lag") or 0) + group.get("pending", 0)
+        return total
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def close(self) -> None:
+        await self.redis.aclose()

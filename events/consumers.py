@@ -1,0 +1,248 @@
+"""The WebSocket endpoint: ``/v2/workspaces/{workspaceId}/events``.
+
+A thin adapter: it authenticates the handshake, joins the hub with the
+initial filters (and ``lastEventId``), sends what the subscription queues,
+and turns client frames into calls of plain functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from events.context import (
+    RequestContext,
+    accept_correlation_id,
+    correlation_id_var,
+    user_id_var,
+    workspace_id_var,
+)
+from events.errors import (
+    CursorExpired,
+    NotAuthenticated,
+    PermissionDenied,
+    ServiceError,
+    ValidationError,
+    WorkspaceNotFound,
+)
+from events.event import parse_client_event
+from events.failures import report_failure
+from events.filters import Filters, parse_filters
+from events.hub import get_hub
+from events.ids import parse_id
+from events.metrics import CONNECTED, DELIVERED, DELIVERY_LATENCY, SLOW_CONSUMERS
+from events.publishing import publish, record_action
+from events.subscription import SlowConsumer, Subscription
+from workspaces.auth import aauthenticate_scope
+from workspaces.caller import CONSUME, EMIT, Caller
+
+logger = logging.getLogger("events.websocket")
+
+TRANSPORT = "websocket"
+TRANSPORT_PARAMS = ("lastEventId", "token", "apiKey")
+CLOSE_CODES: dict[type[ServiceError], int] = {
+    NotAuthenticated: 4401,
+    PermissionDenied: 4403,
+    WorkspaceNotFound: 4404,
+    CursorExpired: 4410,
+}
+CLOSE_BAD_REQUEST = 4400
+CLOSE_SLOW_CONSUMER = 4008
+
+
+def close_code(error: ServiceError) -> int:
+    """The close code that refuses a handshake for this error."""
+    for kind, code in CLOSE_CODES.items():
+        if isinstance(error, kind):
+            return code
+    return CLOSE_BAD_REQUEST
+
+
+def error_frame(error: ServiceError, ref: Any = None) -> dict[str, Any]:
+    """The contract's error frame."""
+    return {"op": "error", "ref": ref, **error.as_body()}
+
+
+class EventsConsumer(AsyncWebsocketConsumer):
+    """One client's WebSocket: live events out, emit and subscribe frames in."""
+
+    caller: Caller | None = None
+    subscription: Subscription | None = None
+    sender: asyncio.Task | None = None
+    connected = False
+
+    async def connect(self) -> None:
+        self.workspace_id = self.scope["url_route"]["kwargs"]["workspace_id"]
+        self.started = time.monotonic()
+        headers = {k.decode().lower(): v.decode() for k, v in self.scope.get("headers", [])}
+        self.query = {k: v for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
+        client = self.scope.get("client") or [None]
+        self.context = RequestContext(
+            correlation_id=accept_correlation_id(headers.get("x-correlation-id")),
+            transport=TRANSPORT,
+            ip=client[0],
+        )
+        self._bind_context()
+        try:
+            await self._open(headers)
+        except ServiceError as error:
+            logger.info("websocket refused: %s", error.message)
+            await self.accept()
+            await self.close(code=close_code(error), reason=error.message[:120])
+
+    def _bind_context(self) -> None:
+        correlation_id_var.set(self.context.correlation_id)
+        workspace_id_var.set(self.workspace_id)
+        user_id_var.set(self.caller.user_id if self.caller else None)
+
+    async def _open(self, headers: dict[str, str]) -> None:
+        self.caller = await aauthenticate_scope(self.scope, self.workspace_id, headers, self.query)
+        self._bind_context()
+        if not (self.caller.can(CONSUME) or self.caller.can(EMIT)):
+            raise PermissionDenied("this caller may neither consume nor emit")
+        filters = parse_filters(self.query, ignore=TRANSPORT_PARAMS)
+        last_event_id = (self.query.get("lastEventId") or [None])[-1]
+        if last_event_id:
+            parse_id(last_event_id)
+        if self.caller.can(CONSUME):
+            await self._subscribe(filters, last_event_id)
+        await self.accept()
+        self.connected = True
+        CONNECTED.labels(transport=TRANSPORT).inc()
+        logger.info("websocket connected")
+
+    async def _subscribe(self, filters: Filters, after_id: str | None) -> None:
+        self.subscription = Subscription(
+            self.caller, filters, last_id="", outbox_max=settings.EVENTS_WS_OUTBOX_MAX
+        )
+        await get_hub().join(self.workspace_id, self.subscription, after_id)
+        self.sender = asyncio.get_running_loop().create_task(self._send_events())
+        await self._audit("events.subscribed", {"filters": _describe(filters)})
+
+    async def _send_events(self) -> None:
+        subscription = self.subscription
+        assert subscription is not None  # noqa: S101 - set before the task starts
+        try:
+            while True:
+                await subscription.wait()
+                batch = subscription.take()
+                for _, frame in batch:
+                    await self.send(text_data=frame)
+                subscription.delivered += len(batch)
+                _observe(batch)
+        except SlowConsumer:
+            SLOW_CONSUMERS.inc()
+            logger.warning("slow consumer disconnected")
+            await self.close(code=CLOSE_SLOW_CONSUMER, reason="SlowConsumer")
+
+    async def disconnect(self, code: int) -> None:
+        if self.sender:
+            self.sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sender
+        if not self.connected:
+            return
+        CONNECTED.labels(transport=TRANSPORT).dec()
+        if self.subscription:
+            await get_hub().leave(self.workspace_id, self.subscription)
+            await self._audit("events.unsubscribed", {"code": code})
+        logger.info(
+            "websocket disconnected",
+            extra={
+                "code": code,
+                "durationMs": round((time.monotonic() - self.started) * 1000),
+                "delivered": self.subscription.delivered if self.subscription else 0,
+            },
+        )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self._bind_context()
+        ref = None
+        try:
+            frame = _parse_frame(text_data if text_data is not None else bytes_data)
+            ref = frame.get("ref")
+            await self._handle(frame)
+        except ServiceError as error:
+            await self.send_json(error_frame(error, ref))
+        except Exception as exc:
+            body = await report_failure(
+                exc,
+                workspace_id=self.workspace_id,
+                caller=self.caller,
+                context=self.context,
+                where="websocket frame",
+            )
+            await self.send_json({"op": "error", "ref": ref, **body})
+
+    async def _handle(self, frame: dict[str, Any]) -> None:
+        op = frame.get("op")
+        if op == "ping":
+            await self.send_json({"op": "pong"})
+        elif op == "emit":
+            await self._emit(frame)
+        elif op == "subscribe":
+            await self._change_filters(frame)
+        else:
+            raise ValidationError(
+                f"unknown op {op!r}; use subscribe, emit or ping", details={"field": "op"}
+            )
+
+    async def _emit(self, frame: dict[str, Any]) -> None:
+        if not self.caller or not self.caller.can(EMIT):
+            raise PermissionDenied("this caller may not emit in this workspace")
+        event = parse_client_event(frame.get("event"))
+        [envelope] = await publish(
+            self.workspace_id, [event], caller=self.caller, context=self.context
+        )
+        await self.send_json({"op": "ack", "ref": frame.get("ref"), "event": envelope})
+
+    async def _change_filters(self, frame: dict[str, Any]) -> None:
+        if not self.caller or not self.caller.can(CONSUME) or self.subscription is None:
+            raise PermissionDenied("this caller may not consume in this workspace")
+        filters = parse_filters(frame.get("filters") or {})
+        self.subscription.change_filters(filters)
+        await self._audit("events.subscribed", {"filters": _describe(filters)})
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=orjson.dumps(content).decode())
+
+    async def _audit(self, event_type: str, payload: dict[str, Any]) -> None:
+        await record_action(
+            self.workspace_id, event_type, payload, caller=self.caller, context=self.context
+        )
+
+
+def _parse_frame(data: str | bytes | None) -> dict[str, Any]:
+    try:
+        frame = orjson.loads(data or b"")
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError(f"the frame is not JSON: {exc}") from None
+    if not isinstance(frame, dict):
+        raise ValidationError('a frame is a JSON object such as {"op": "ping"}')
+    return frame
+
+
+def _describe(filters: Filters) -> dict[str, Any]:
+    described: dict[str, Any] = dict(filters.fields)
+    if filters.types:
+        described["types"] = list(filters.types)
+    if filters.texts:
+        described["text"] = list(filters.texts)
+    return described
+
+
+def _observe(batch: list) -> None:
+    if not batch:
+        return
+    now = time.time()
+    DELIVERED.labels(transport=TRANSPORT).inc(len(batch))
+    for envelope, _ in batch:
+        DELIVERY_LATENCY.observe(max(0.0, now - int(envelope["id"][:16]) / 1000))

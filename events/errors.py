@@ -1,0 +1,152 @@
+"""One exception hierarchy for every error a client can see.
+
+Each error has a machine-readable ``code`` (the contract's ``error`` field)
+and an HTTP ``status``. The same error renders as an HTTP body and as a
+WebSocket error frame; anything else becomes the generic internal error in
+``sysadmin.failures`` (the one place that handles the unexpected).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+
+class ServiceError(Exception):
+    """An error the client caused or must know about."""
+
+    code = "ServiceError"
+    status = 400
+    default_message = "Request refused"
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+    def as_body(self) -> dict[str, Any]:
+        """Return the contract's error body."""
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class ValidationError(ServiceError):
+    code = "ValidationError"
+    status = 400
+    default_message = "Invalid request"
+
+
+class NotAuthenticated(ServiceError):
+    code = "NotAuthenticated"
+    status = 401
+    default_message = "Credentials are missing or invalid"
+
+
+class PermissionDenied(ServiceError):
+    code = "PermissionDenied"
+    status = 403
+    default_message = "You may not do this in this workspace"
+
+
+class NotFound(ServiceError):
+    code = "NotFound"
+    status = 404
+    default_message = "Not found"
+
+
+class WorkspaceNotFound(NotFound):
+    code = "WorkspaceNotFound"
+    default_message = "Unknown workspace"
+
+
+class MethodNotAllowed(ServiceError):
+    code = "MethodNotAllowed"
+    status = 405
+    default_message = "Method not allowed"
+
+
+class CursorExpired(ServiceError):
+    code = "CursorExpired"
+    status = 410
+    default_message = "The cursor is older than the live buffer; catch up through search"
+
+
+class EventTooLarge(ServiceError):
+    code = "EventTooLarge"
+    status = 413
+    default_message = "Event too large"
+
+
+class UnsupportedMediaType(ServiceError):
+    code = "UnsupportedMediaType"
+    status = 415
+    default_message = "Send JSON"
+
+
+class TooManyRequests(ServiceError):
+    code = "TooManyRequests"
+    status = 429
+    default_message = "Too many requests"
+
+    def __init__(self, message: str | None = None, *, retry_after_secs: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after_secs = retry_after_secs
+
+
+class NotImplementedByHistory(ServiceError):
+    code = "NotImplemented"
+    status = 501
+    default_message = "Not available with this history"
+
+
+class ServiceUnavailable(ServiceError):
+    code = "ServiceUnavailable"
+    status = 503
+    default_message = "A dependency is unavailable; try again"
+
+
+_DRF_ERRORS: list[tuple[type[Exception], type[ServiceError]]] = [
+    (drf_exceptions.ParseError, ValidationError),
+    (drf_exceptions.ValidationError, ValidationError),
+    (drf_exceptions.NotAuthenticated, NotAuthenticated),
+    (drf_exceptions.AuthenticationFailed, NotAuthenticated),
+    (drf_exceptions.PermissionDenied, PermissionDenied),
+    (drf_exceptions.NotFound, NotFound),
+    (drf_exceptions.MethodNotAllowed, MethodNotAllowed),
+    (drf_exceptions.UnsupportedMediaType, UnsupportedMediaType),
+    (drf_exceptions.Throttled, TooManyRequests),
+]
+
+
+def from_drf(exc: Exception) -> ServiceError | None:
+    """Translate one of DRF's own exceptions into ours."""
+    for drf_type, ours in _DRF_ERRORS:
+        if isinstance(exc, drf_type):
+            detail = getattr(exc, "detail", None)
+            if isinstance(detail, str):
+                return ours(str(detail))
+            return ours(details=detail)
+    return None
+
+
+def error_response(error: ServiceError) -> Response:
+    """Render a service error as a DRF response."""
+    response = Response(error.as_body(), status=error.status)
+    if isinstance(error, TooManyRequests):
+        response["Retry-After"] = str(error.retry_after_secs)
+    return response
+
+
+def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: our errors and DRF's in the contract's shape.
+
+    Unexpected exceptions are re-raised and answered by the failure middleware.
+    """
+    error = exc if isinstance(exc, ServiceError) else from_drf(exc)
+    if error is None:
+        return None
+    return error_response(error)

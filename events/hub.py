@@ -1,0 +1,185 @@
+"""The hub: this process's fan-out from the broker to its local consumers.
+
+One feed per workspace that has local subscribers reads the workspace's stream
+once (one blocking read per process, not per subscriber), encodes each event
+once, and offers it to every local subscription. Joining with a position
+(``lastEventId``, a long poll cursor) first replays what the broker still
+holds after it, then goes on live, with no gap and no repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import orjson
+
+from events.broker import get_broker
+from events.event import Envelope
+from events.subscription import Subscription
+
+logger = logging.getLogger("events.hub")
+
+READ_COUNT = 500
+READ_BLOCK_MSECS = 5_000
+RETRY_SECS = 1.0
+
+
+def event_frame(envelope: Envelope) -> str:
+    """The WebSocket frame for an event, built once per event."""
+    return '{"op":"event","event":' + orjson.dumps(envelope).decode() + "}"
+
+
+class Feed:
+    """Reads one workspace's stream and offers each event to local subscriptions."""
+
+    def __init__(self, workspace_id: str, position: str) -> None:
+        self.workspace_id = workspace_id
+        self.position = position
+        self.subscriptions: set[Subscription] = set()
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Start reading in the background."""
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"feed:{self}")
+
+    async def stop(self) -> None:
+        """Stop reading."""
+        if self.task:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    def __str__(self) -> str:
+        return self.workspace_id
+
+    async def _run(self) -> None:
+        broker = get_broker()
+        while True:
+            try:
+                page = await broker.read_after(
+                    self.workspace_id, self.position, count=READ_COUNT, block_ms=READ_BLOCK_MSECS
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("feed of %s could not read the broker", self.workspace_id)
+                await asyncio.sleep(RETRY_SECS)
+                continue
+            self.position = page.last_id
+            self.dispatch(page.events)
+
+    def dispatch(self, events: list[Envelope]) -> None:
+        """Offer each event to each subscription, encoding it at most once."""
+        for envelope in events:
+            frame: str | None = None
+            for subscription in self.subscriptions:
+                if subscription.wants(envelope):
+                    frame = frame or event_frame(envelope)
+                    subscription.offer(envelope, frame)
+
+
+class Hub:
+    """Every feed of this process."""
+
+    def __init__(self) -> None:
+        self.feeds: dict[str, Feed] = {}
+        self._lock = asyncio.Lock()
+
+    async def _feed(self, workspace_id: str) -> Feed:
+        feed = self.feeds.get(workspace_id)
+        if feed is not None:
+            return feed
+        async with self._lock:
+            feed = self.feeds.get(workspace_id)
+            if feed is None:
+                position = await get_broker().last_id(workspace_id)
+                feed = self.feeds[workspace_id] = Feed(workspace_id, position)
+                feed.start()
+        return feed
+
+    async def join(
+        self, workspace_id: str, subscription: Subscription, after_id: str | None = None
+    ) -> None:
+        """Add a subscription, starting at the current end or after ``after_id``."""
+        if after_id is not None:
+            await get_broker().check_cursor(workspace_id, after_id)
+        feed = await self._feed(workspace_id)
+        if after_id is None:
+            subscription.last_id = feed.position
+            feed.subscriptions.add(subscription)
+            return
+        subscription.last_id = after_id
+        held = _Holding(subscription)
+        feed.subscriptions.add(held)  # type: ignore[arg-type]
+        target = feed.position
+        try:
+            await self._replay(workspace_id, subscription, after_id, target)
+        finally:
+            feed.subscriptions.discard(held)  # type: ignore[arg-type]
+            feed.subscriptions.add(subscription)
+            held.release()
+
+    @staticmethod
+    async def _replay(workspace_id: str, subscription: Subscription, after: str, target: str) -> None:
+        broker = get_broker()
+        position = after
+        while position < target:
+            page = await broker.read_after(workspace_id, position, count=READ_COUNT)
+            if page.last_id == position:
+                return
+            position = page.last_id
+            for envelope in page.events:
+                if subscription.wants(envelope):
+                    subscription.offer(envelope, event_frame(envelope))
+
+    async def leave(self, workspace_id: str, subscription: Subscription) -> None:
+        """Remove a subscription; stop the feed when nobody is left."""
+        feed = self.feeds.get(workspace_id)
+        if feed is None:
+            return
+        feed.subscriptions.discard(subscription)
+        if not feed.subscriptions:
+            del self.feeds[workspace_id]
+            await feed.stop()
+
+    async def close(self) -> None:
+        """Stop every feed."""
+        feeds, self.feeds = list(self.feeds.values()), {}
+        for feed in feeds:
+            await feed.stop()
+
+
+class _Holding:
+    """Stands in for a subscription while it replays, keeping live events aside."""
+
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+        self.held: list[tuple[Envelope, str]] = []
+
+    def wants(self, envelope: Envelope) -> bool:
+        return True
+
+    def offer(self, envelope: Envelope, frame: str) -> bool:
+        self.held.append((envelope, frame))
+        return True
+
+    def release(self) -> None:
+        for envelope, frame in self.held:
+            if self.subscription.wants(envelope):
+                self.subscription.offer(envelope, frame)
+
+
+_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop (one per process in production)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        for old in [old for old in _hubs if old.is_closed()]:
+            del _hubs[old]
+        hub = _hubs[loop] = Hub()
+    return hub

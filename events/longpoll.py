@@ -1,0 +1,63 @@
+"""Long polling: wait until at least one matching event follows a cursor.
+
+A poll is a short-lived subscription of the hub: it replays what follows the
+cursor, then waits for live events until the timeout. The cursor it answers
+with is the position it reached, so the next poll neither repeats nor misses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from events.event import Envelope
+from events.filters import Filters
+from events.hub import get_hub
+from events.metrics import DELIVERED, LONGPOLL_WAITING
+from events.subscription import Subscription
+from workspaces.caller import Caller
+
+MAX_EVENTS_PER_POLL = 500
+
+
+@dataclass(frozen=True)
+class PollResult:
+    events: list[Envelope]
+    cursor: str
+
+
+async def poll(
+    workspace_id: str,
+    *,
+    caller: Caller,
+    filters: Filters,
+    cursor: str | None,
+    timeout_secs: float,
+) -> PollResult:
+    """Answer as soon as a matching event after ``cursor`` exists, or at the timeout."""
+    hub = get_hub()
+    subscription = _PollSubscription(
+        caller, filters, last_id=cursor or "", outbox_max=MAX_EVENTS_PER_POLL
+    )
+    await hub.join(workspace_id, subscription, cursor)
+    LONGPOLL_WAITING.inc()
+    try:
+        await subscription.wait(timeout_secs)
+        events = [envelope for envelope, _ in subscription.take()]
+        feed = hub.feeds.get(workspace_id)
+        position = subscription.last_id
+        if not events and feed is not None:
+            position = max(position, feed.position)
+    finally:
+        LONGPOLL_WAITING.dec()
+        await hub.leave(workspace_id, subscription)
+    DELIVERED.labels(transport="longpoll").inc(len(events))
+    return PollResult(events, position)
+
+
+class _PollSubscription(Subscription):
+    """A poll stops taking events when full, so its cursor marks what it holds."""
+
+    def offer(self, envelope: Envelope, frame: str) -> bool:
+        if len(self.outbox) >= self.outbox_max:
+            return False
+        return super().offer(envelope, frame)

@@ -1,0 +1,25 @@
+"""The service's own Prometheus metrics (``/metrics`` also has django-prometheus's)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EMITTED = Counter("events_emitted", "Events published by this service", ["transport"])
+DELIVERED = Counter("events_delivered", "Events sent to consumers", ["transport"])
+STORED = Counter("events_stored", "Events written to the history")
+DELIVERY_LATENCY = Histogram(
+    "events_delivery_latency_seconds",
+    "Time from publish to send, per delivery",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CONNECTED = Gauge(
+    "events_connected_clients", "Connected clients", ["transport"], multiprocess_mode="livesum"
+)
+LONGPOLL_WAITING = Gauge(
+    "events_longpoll_waiting", "Long polls waiting for events", multiprocess_mode="livesum"
+)
+ARCHIVE_BACKLOG = Gauge(
+    "events_archive_backlog", "Events waiting to be archived", multiprocess_mode="max"
+)
+ARCHIVE_FAILURES = Counter("events_archive_failures", "Failed history writes")
+SLOW_CONSUMERS = Counter("events_slow_consumers", "Consumers disconnected for reading too slowly")

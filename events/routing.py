@@ -1,0 +1,9 @@
+"""WebSocket routes."""
+
+from django.urls import path
+
+from events.consumers import EventsConsumer
+
+websocket_urlpatterns = [
+    path("v2/workspaces/<str:workspace_id>/events", EventsConsumer.as_asgi()),
+]

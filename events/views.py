@@ -1,0 +1,88 @@
+"""HTTP: emit and long poll (``/v2/workspaces/{workspaceId}/events[/poll]``)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from events import longpoll
+from events.api import WorkspaceView, json_body, request_context
+from events.errors import ValidationError
+from events.event import parse_batch
+from events.filters import parse_filters, query_params
+from events.ids import parse_id
+from events.publishing import publish
+from events.serializers import (
+    EmitInputSerializer,
+    EmitOutputSerializer,
+    ErrorSerializer,
+    PollOutputSerializer,
+)
+from workspaces.caller import CONSUME, EMIT
+
+ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 413, 500)}
+POLL_PARAMS = ("cursor", "timeout")
+
+
+class EventsView(WorkspaceView):
+    """Emit events (POST); searching the history (GET) lives in ``history.views``."""
+
+    @extend_schema(
+        operation_id="emit_events",
+        request=EmitInputSerializer,
+        responses={201: EmitOutputSerializer, **ERRORS},
+        summary="Emit 1 to 100 events, all or nothing",
+    )
+    async def post(self, request: Request, workspace_id: str) -> Response:
+        caller = await self.authorize(request, workspace_id, EMIT)
+        events = parse_batch(json_body(request), max_batch=settings.EVENTS_MAX_BATCH)
+        envelopes = await publish(
+            workspace_id, events, caller=caller, context=request_context(request)
+        )
+        return Response({"events": envelopes}, status=201)
+
+
+def parse_timeout(raw: str | None) -> float:
+    """The long poll's timeout in seconds: default 25, at most 60."""
+    if raw is None or raw == "":
+        return float(settings.EVENTS_LONGPOLL_DEFAULT_SECS)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError("timeout must be a number of seconds") from None
+    if not 0 <= value <= settings.EVENTS_LONGPOLL_MAX_SECS:
+        raise ValidationError(
+            f"timeout must be between 0 and {settings.EVENTS_LONGPOLL_MAX_SECS} seconds"
+        )
+    return value
+
+
+class PollView(WorkspaceView):
+    """Long poll: wait for the next matching events after a cursor."""
+
+    @extend_schema(
+        operation_id="poll_events",
+        parameters=[
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="The cursor of the last poll"),
+            OpenApiParameter("timeout", OpenApiTypes.NUMBER, description="Seconds, 0 to 60"),
+            OpenApiParameter("types", OpenApiTypes.STR, description="Comma list; * wildcards"),
+            OpenApiParameter("text", OpenApiTypes.STR, description="Full-text words"),
+        ],
+        responses={200: PollOutputSerializer, 410: ErrorSerializer, **ERRORS},
+        summary="Wait for the next matching events",
+    )
+    async def get(self, request: Request, workspace_id: str) -> Response:
+        caller = await self.authorize(request, workspace_id, CONSUME)
+        params = query_params(request.query_params)
+        filters = parse_filters(params, ignore=POLL_PARAMS)
+        cursor = request.query_params.get("cursor") or None
+        if cursor:
+            parse_id(cursor)
+        timeout = parse_timeout(request.query_params.get("timeout"))
+        result = await longpoll.poll(
+            workspace_id, caller=caller, filters=filters, cursor=cursor, timeout_secs=timeout
+        )
+        return Response({"events": result.events, "cursor": result.cursor})

@@ -1,0 +1,168 @@
+"""Settings of the events service, read once from the environment.
+
+With nothing configured the service runs on embedded defaults in one process:
+an in-memory broker and a SQLite history. ``REDIS_URL`` and
+``ELASTICSEARCH_URL`` switch to the scaled deployment. The README lists every
+variable with its default.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from eventsproject.env import envbool, envint, envlist, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(envstr("EVENTS_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = envbool("DJANGO_DEBUG", True)
+_DEV_SECRET = "insecure-development-secret-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = envstr("DJANGO_SECRET_KEY") or (_DEV_SECRET if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off: "
+        "the development secret is refused in production."
+    )
+ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "*")
+CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "django_prometheus",
+    "workspaces",
+    "events",
+    "history",
+    "sysadmin",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "events.middleware.CorrelationIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "eventsproject.urls"
+ASGI_APPLICATION = "eventsproject.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": envstr("EVENTS_DB_PATH", str(VAR_DIR / "events.sqlite3")),
+        "OPTIONS": {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A full batch of the largest events must reach the view, which answers 413 itself.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- The broker -------------------------------------------------------------
+REDIS_URL = envstr("REDIS_URL")
+EVENTS_BUFFER_SIZE = envint("EVENTS_BUFFER_SIZE", 10_000, minimum=10)
+EVENTS_MAX_EVENT_BYTES = envint("EVENTS_MAX_EVENT_BYTES", 102_400, minimum=256)
+EVENTS_MAX_BATCH = envint("EVENTS_MAX_BATCH", 100, minimum=1)
+EVENTS_WS_OUTBOX_MAX = envint("EVENTS_WS_OUTBOX_MAX", 2_000, minimum=1)
+EVENTS_LONGPOLL_DEFAULT_SECS = envint("EVENTS_LONGPOLL_DEFAULT_SECS", 25, minimum=0)
+EVENTS_LONGPOLL_MAX_SECS = envint("EVENTS_LONGPOLL_MAX_SECS", 60, minimum=1)
+EVENTS_SERVICE_NAME = envstr("EVENTS_SERVICE_NAME", "events")
+EVENTS_REPLICA = envstr("EVENTS_REPLICA") or f"{socket.gethostname()}-{os.getpid()}"
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "events:layer"},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- The history -------------------------------------------------------------
+ELASTICSEARCH_URL = envstr("ELASTICSEARCH_URL")
+ELASTICSEARCH_INDEX_PREFIX = envstr("ELASTICSEARCH_INDEX_PREFIX", "events")
+EVENTS_RETENTION_DAYS = envint("EVENTS_RETENTION_DAYS", 0)
+ARCHIVE_BATCH_SIZE = envint("ARCHIVE_BATCH_SIZE", 500, minimum=1)
+ARCHIVE_FLUSH_MSECS = envint("ARCHIVE_FLUSH_MSECS", 1000, minimum=1)
+ARCHIVE_MAX_BACKLOG = envint("ARCHIVE_MAX_BACKLOG", 1_000_000, minimum=1)
+ARCHIVE_IN_PROCESS = envbool("ARCHIVE_IN_PROCESS", True)
+
+# --- Who may do what ---------------------------------------------------------
+JWT_SECRET = envstr("JWT_SECRET") or (_DEV_SECRET if DEBUG else "")
+JWT_PUBLIC_KEYS_FILE = envstr("JWT_PUBLIC_KEYS_FILE")
+JWT_JWKS_FILE = envstr("JWT_JWKS_FILE")
+JWT_AUDIENCE = envstr("JWT_AUDIENCE")
+JWT_ISSUER = envstr("JWT_ISSUER")
+JWT_LEEWAY_SECS = envint("JWT_LEEWAY_SECS", 30)
+EVENTS_ADMIN_TOKEN = envstr("EVENTS_ADMIN_TOKEN")
+
+# --- Operations --------------------------------------------------------------
+LOG_LEVEL = envstr("LOG_LEVEL", "INFO").upper()
+HEAPDUMP_MIN_INTERVAL_SECS = envint("HEAPDUMP_MIN_INTERVAL_SECS", 60)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}},
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {"daphne": {"level": "WARNING"}, "django.server": {"level": "WARNING"}},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "EXCEPTION_HANDLER": "events.errors.drf_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Events service",
+    "DESCRIPTION": "Emit events, consume them live, search the history.",
+    "VERSION": "2.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}

@@ -1,0 +1,12 @@
+"""HTTP routes: the API under /v2, the admin, the schema, and operations."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("", include("events.urls")),
+    path("v2/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("v2/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+]

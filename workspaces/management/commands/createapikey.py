@@ -1,0 +1,29 @@
+"""``python manage.py createapikey WORKSPACE [--scopes emit,consume,search] [--name N]``."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from workspaces.caller import KEY_SCOPES
+from workspaces.keys import create_api_key
+
+
+class Command(BaseCommand):
+    help = "Create the workspace if needed and print a new API key (shown once)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("workspace")
+        parser.add_argument("--scopes", default=",".join(KEY_SCOPES))
+        parser.add_argument("--name", default="")
+
+    def handle(self, *args: object, **options: str) -> None:
+        scopes = [s.strip() for s in options["scopes"].split(",") if s.strip()]
+        unknown = sorted(set(scopes) - set(KEY_SCOPES))
+        if unknown or not scopes:
+            raise CommandError(f"--scopes takes some of {', '.join(KEY_SCOPES)}; not {unknown}")
+        try:
+            key, plain = create_api_key(options["workspace"], scopes, name=options["name"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stderr.write(f"API key {key.name!r} for workspace {key.workspace.slug!r} ({key.scopes}):")
+        self.stdout.write(plain)

@@ -1,0 +1,104 @@
+"""Workspaces (tenants), their members and their API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from workspaces.caller import KEY_SCOPES, ROLES
+
+WORKSPACE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+KEY_PREFIX = "evk"
+
+
+class Workspace(models.Model):
+    """A tenant: every event belongs to exactly one."""
+
+    slug = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[RegexValidator(WORKSPACE_ID_PATTERN)],
+        help_text="The workspaceId used in URLs and events.",
+    )
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    """A user of the identity provider, with a role in one workspace."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="members")
+    user_id = models.CharField(max_length=200, help_text="The JWT 'sub' of the user.")
+    role = models.CharField(max_length=10, choices=[(r, r) for r in ROLES])
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user_id"], name="one_role_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ({self.role}) in {self.workspace}"
+
+
+def hash_key(key: str) -> str:
+    """Hash an API key for storage; keys are random, so SHA-256 is enough."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A trusted service's credential: scopes in one workspace, stored hashed."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    hashed_key = models.CharField(max_length=64, editable=False)
+    scopes = models.CharField(max_length=100, default=",".join(KEY_SCOPES))
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) in {self.workspace}"
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        """The key's scopes as a set."""
+        return frozenset(s for s in self.scopes.split(",") if s)
+
+    @classmethod
+    def issue(cls, workspace: Workspace, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+        """Create a key; return it with the only plain copy of the secret."""
+        prefix = secrets.token_hex(6)
+        plain = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+        key = cls.objects.create(
+            workspace=workspace,
+            name=name,
+            prefix=prefix,
+            hashed_key=hash_key(plain),
+            scopes=",".join(scopes),
+        )
+        return key, plain
+
+    def matches(self, plain: str) -> bool:
+        """Constant-time check of a presented key against the stored hash."""
+        return hmac.compare_digest(self.hashed_key, hash_key(plain))
+
+
+def split_key(plain: str) -> str | None:
+    """Return the lookup prefix of a presented key, or None if it is malformed."""
+    parts = plain.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        return None
+    return parts[1]
