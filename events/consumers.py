@@ -95,7 +95,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self._open(headers)
         except ServiceError as error:
             logger.info("websocket refused: %s", error.message)
-            await self.accept()
+            if not self.connected:
+                await self.accept()
             await self.close(code=close_code(error), reason=error.message[:120])
 
     def _bind_context(self) -> None:
@@ -112,12 +113,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
         last_event_id = (self.query.get("lastEventId") or [None])[-1]
         if last_event_id:
             parse_id(last_event_id)
-        if self.caller.can(CONSUME):
-            await self._subscribe(filters, last_event_id)
         await self.accept()
         self.connected = True
         CONNECTED.labels(transport=TRANSPORT).inc()
         logger.info("websocket connected")
+        if self.caller.can(CONSUME):
+            await self._subscribe(filters, last_event_id)
 
     async def _subscribe(self, filters: Filters, after_id: str | None) -> None:
         self.subscription = Subscription(

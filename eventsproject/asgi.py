@@ -10,11 +10,17 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from django.conf import settings  # noqa: E402
+
+from events.background import BackgroundMiddleware  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )
+# Background work (the archiver, ...) starts with the first request of a server
+# process; tests drive ``router`` directly and start what they need themselves.
+application = BackgroundMiddleware(router) if settings.EVENTS_BACKGROUND else router

@@ -127,6 +127,8 @@ ARCHIVE_BATCH_SIZE = envint("ARCHIVE_BATCH_SIZE", 500, minimum=1)
 ARCHIVE_FLUSH_MSECS = envint("ARCHIVE_FLUSH_MSECS", 1000, minimum=1)
 ARCHIVE_MAX_BACKLOG = envint("ARCHIVE_MAX_BACKLOG", 1_000_000, minimum=1)
 ARCHIVE_IN_PROCESS = envbool("ARCHIVE_IN_PROCESS", True)
+# Background work in the server process; the test suite turns it off and starts what it tests.
+EVENTS_BACKGROUND = envbool("EVENTS_BACKGROUND", True)
 
 # --- Who may do what ---------------------------------------------------------
 JWT_SECRET = envstr("JWT_SECRET") or (_DEV_SECRET if DEBUG else "")

@@ -1,0 +1,74 @@
+"""Shared fixtures: a workspace with members and keys, and the broker under test.
+
+Behaviour tests that take ``broker`` run twice: on the embedded in-memory
+broker and on the real Redis server (``REDIS_TEST_URL``, database 15 by
+default, flushed around each test).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+from django.test import override_settings
+
+from events.broker import reset_broker
+from workspaces.keys import create_api_key, get_or_create_workspace
+
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+
+
+def flush_redis() -> None:
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def broker(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test on each broker; yields its name."""
+    url = REDIS_TEST_URL if request.param == "redis" else ""
+    if url:
+        flush_redis()
+    with override_settings(REDIS_URL=url):
+        reset_broker()
+        yield request.param
+        reset_broker()
+    if url:
+        flush_redis()
+
+
+@pytest.fixture
+def redis_broker() -> Iterator[str]:
+    """Run the test on the Redis broker only (several service processes)."""
+    flush_redis()
+    with override_settings(REDIS_URL=REDIS_TEST_URL):
+        reset_broker()
+        yield REDIS_TEST_URL
+        reset_broker()
+    flush_redis()
+
+
+@pytest.fixture
+def workspace(transactional_db: None) -> str:
+    """The workspace ``acme``."""
+    get_or_create_workspace("acme")
+    return "acme"
+
+
+@pytest.fixture
+def make_key(transactional_db: None):
+    """Create an API key: ``make_key("acme", "emit,consume")`` returns the secret."""
+
+    def make(workspace_id: str = "acme", scopes: str = "emit,consume,search") -> str:
+        return create_api_key(workspace_id, scopes.split(","))[1]
+
+    return make
+
+
+@pytest.fixture
+def key(make_key) -> str:
+    """A key of ``acme`` with every scope."""
+    return make_key()
