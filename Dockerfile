@@ -1,0 +1,35 @@
+# The events service: one Daphne process serving HTTP and WebSocket on port 8000.
+# Configure it through the environment (README, "Configuration"); in production set at
+# least DJANGO_DEBUG=false, DJANGO_SECRET_KEY, REDIS_URL and ELASTICSEARCH_URL.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    EVENTS_VAR_DIR=/var/lib/events
+
+WORKDIR /app
+
+RUN groupadd --system --gid 10001 events \
+    && useradd --system --uid 10001 --gid events --home-dir /app --no-create-home --shell /usr/sbin/nologin events \
+    && mkdir -p /var/lib/events \
+    && chown 10001:10001 /var/lib/events
+
+COPY pyproject.toml README.md manage.py ./
+COPY eventsproject ./eventsproject
+COPY events ./events
+COPY workspaces ./workspaces
+COPY history ./history
+COPY sysadmin ./sysadmin
+RUN pip install --no-cache-dir .
+
+USER 10001:10001
+VOLUME ["/var/lib/events"]
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/sys/healthcheck', timeout=4).status != 200)"]
+
+# Apply the migrations (idempotent), then serve.
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec daphne -b 0.0.0.0 -p 8000 eventsproject.asgi:application"]
