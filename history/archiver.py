@@ -1,0 +1,158 @@
+"""The archiver: every event the broker carries, written to the history.
+
+It reads from the broker's archive queue (``Broker.archive_read``), collects a
+batch until ``ARCHIVE_BATCH_SIZE`` events or ``ARCHIVE_FLUSH_MSECS`` after the
+first one, stores the persistent ones, and only then acknowledges the whole
+batch to the broker: at least once. The history keeps one copy per event id,
+so an event read twice (a restarted or dead archiver's batch, claimed again)
+is stored once. While the history is down the batch is retried with backoff
+and new events wait in the broker; the backlog is published as a metric.
+Several archivers may run at once (``manage.py archive`` processes, service
+processes): the broker gives each event to one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+
+from events.broker import ArchiveItem, Broker, get_broker
+from events.event import is_persistent
+from events.metrics import ARCHIVE_BACKLOG, ARCHIVE_FAILURES, STORED
+from history import get_history
+from history.base import History, HistoryUnavailable
+
+logger = logging.getLogger("history.archiver")
+
+RETRY_MIN_SECS = 0.2
+RETRY_MAX_SECS = 5.0
+BACKLOG_EVERY_SECS = 5.0
+RETENTION_EVERY_SECS = 3600.0
+
+
+def consumer_name() -> str:
+    """A name unique to this archiver among every process sharing the broker."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Archiver:
+    """Moves events from the broker to the history, in batches, at least once."""
+
+    broker: Broker
+    history: History
+    batch_size: int = 500
+    flush_msecs: int = 1000
+    retention_days: int = 0
+    consumer: str = field(default_factory=consumer_name)
+    _backlog_at: float = 0.0
+    _retention_at: float = 0.0
+
+    async def run(self) -> None:
+        """Archive until cancelled; log and go on after an unexpected error."""
+        logger.info("archiver %s started", self.consumer)
+        while True:
+            try:
+                await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("archiver step failed")
+                await asyncio.sleep(RETRY_MIN_SECS)
+
+    async def step(self) -> int:
+        """Archive one batch (waiting up to the flush time for it); return its size."""
+        batch = await self.collect()
+        if batch:
+            await self.archive(batch)
+        await self._periodic()
+        return len(batch)
+
+    async def collect(self) -> list[ArchiveItem]:
+        """Read until the batch is full or the flush time after its first event."""
+        batch = await self.broker.archive_read(
+            self.consumer, count=self.batch_size, block_ms=self.flush_msecs
+        )
+        deadline = time.monotonic() + self.flush_msecs / 1000
+        while batch and len(batch) < self.batch_size:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                break
+            batch += await self.broker.archive_read(
+                self.consumer, count=self.batch_size - len(batch), block_ms=left_ms
+            )
+        return batch
+
+    async def archive(self, batch: list[ArchiveItem]) -> None:
+        """Store a batch (retrying until the history takes it), then acknowledge it."""
+        envelopes = [item.envelope for item in batch if is_persistent(item.envelope)]
+        delay = RETRY_MIN_SECS
+        while True:
+            try:
+                await self.history.store(envelopes)
+                break
+            except HistoryUnavailable as exc:
+                ARCHIVE_FAILURES.inc()
+                await self._report_waiting(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECS)
+        await self.broker.archive_ack(batch)
+        STORED.inc(len(envelopes))
+
+    async def _report_waiting(self, exc: Exception, delay: float) -> None:
+        backlog = await self._backlog()
+        logger.warning(
+            "history unavailable, %d events wait in the broker; retrying in %.1fs: %s",
+            backlog,
+            delay,
+            exc,
+        )
+
+    async def _backlog(self) -> int:
+        backlog = await self.broker.archive_backlog()
+        ARCHIVE_BACKLOG.set(backlog)
+        self._backlog_at = time.monotonic()
+        return backlog
+
+    async def _periodic(self) -> None:
+        now = time.monotonic()
+        if now - self._backlog_at >= BACKLOG_EVERY_SECS:
+            await self._backlog()
+        if self.retention_days and now - self._retention_at >= RETENTION_EVERY_SECS:
+            self._retention_at = now
+            await apply_retention(self.history, self.retention_days)
+
+
+async def apply_retention(history: History, days: int) -> int:
+    """Remove events older than ``days`` days; return how many."""
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    deleted = await history.delete_older_than(cutoff)
+    logger.info("retention: removed %d events created before %s", deleted, cutoff.isoformat())
+    return deleted
+
+
+def archiver_from_settings(broker: Broker, history: History) -> Archiver:
+    """An archiver configured by the ARCHIVE_* and EVENTS_RETENTION_DAYS settings."""
+    return Archiver(
+        broker,
+        history,
+        batch_size=settings.ARCHIVE_BATCH_SIZE,
+        flush_msecs=settings.ARCHIVE_FLUSH_MSECS,
+        retention_days=settings.EVENTS_RETENTION_DAYS,
+    )
+
+
+async def start_in_process() -> list[asyncio.Task]:
+    """The service process's archiver (``ARCHIVE_IN_PROCESS``), started by events.background."""
+    if not settings.ARCHIVE_IN_PROCESS:
+        return []
+    archiver = archiver_from_settings(get_broker(), get_history())
+    return [asyncio.get_running_loop().create_task(archiver.run(), name="archiver")]

@@ -1,0 +1,78 @@
+"""HTTP adapters of search: ``GET .../events`` (via ``events.views.EventsView``)
+and ``POST .../search``. Parse, authorize, call :mod:`history.search`, format."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from events.api import WorkspaceView, json_body, request_context
+from events.filters import query_params
+from events.serializers import ErrorSerializer
+from history.search import search_events, search_query_body
+from history.serializers import QueryBodySerializer, QueryResultSerializer, SearchOutputSerializer
+from workspaces.caller import SEARCH
+
+ERRORS = dict.fromkeys((400, 401, 403, 404, 500, 503), ErrorSerializer)
+
+
+def _param(name: str, kind: OpenApiTypes, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, kind, description=description)
+
+
+search_schema = extend_schema(
+    operation_id="search_events",
+    parameters=[
+        _param("types", OpenApiTypes.STR, "Comma list of types; `prefix*` and `*suffix`"),
+        _param("text", OpenApiTypes.STR, "Full text: every word in the type or payload"),
+        _param("afterDate", OpenApiTypes.DATETIME, "Only events created after (exclusive)"),
+        _param("beforeDate", OpenApiTypes.DATETIME, "Only events created before (exclusive)"),
+        _param("limit", OpenApiTypes.INT, "1 to 500, default 50"),
+        _param("sort", OpenApiTypes.STR, "`desc` (default, newest first) or `asc`"),
+        _param("cursor", OpenApiTypes.STR, "The `next` of the previous page"),
+        OpenApiParameter(
+            "fields",
+            OpenApiTypes.OBJECT,
+            style="form",
+            explode=True,
+            description="Any field by dotted path, e.g. `payload.orderId=42`, "
+            "`source.userId=u-42`; a repeated key means OR; `*` wildcards",
+        ),
+    ],
+    responses={200: SearchOutputSerializer, **ERRORS},
+    summary="Search the history with filters",
+)
+
+
+async def get_events(view: WorkspaceView, request: Request, workspace_id: str) -> Response:
+    """``GET .../events``: one page of the history."""
+    caller = await view.authorize(request, workspace_id, SEARCH)
+    result = await search_events(
+        workspace_id=workspace_id,
+        caller=caller,
+        params=query_params(request.query_params),
+        context=request_context(request),
+    )
+    return Response({"result": result})
+
+
+class SearchView(WorkspaceView):
+    """Search with an Elasticsearch query body, fenced to the workspace and the read rule."""
+
+    @extend_schema(
+        operation_id="search_query",
+        request=QueryBodySerializer,
+        responses={200: QueryResultSerializer, 501: ErrorSerializer, **ERRORS},
+        summary="Search with an Elasticsearch query body (Elasticsearch history only)",
+    )
+    async def post(self, request: Request, workspace_id: str) -> Response:
+        caller = await self.authorize(request, workspace_id, SEARCH)
+        result = await search_query_body(
+            workspace_id=workspace_id,
+            caller=caller,
+            body=json_body(request),
+            context=request_context(request),
+        )
+        return Response(result)
