@@ -21,6 +21,7 @@ from events.serializers import (
     ErrorSerializer,
     PollOutputSerializer,
 )
+from history.views import get_events, search_schema
 from workspaces.caller import CONSUME, EMIT
 
 ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 413, 500)}
@@ -43,6 +44,11 @@ class EventsView(WorkspaceView):
             workspace_id, events, caller=caller, context=request_context(request)
         )
         return Response({"events": envelopes}, status=201)
+
+    @search_schema
+    async def get(self, request: Request, workspace_id: str) -> Response:
+        """Search the history; the work is in ``history.views``."""
+        return await get_events(self, request, workspace_id)
 
 
 def parse_timeout(raw: str | None) -> float:

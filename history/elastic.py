@@ -165,9 +165,13 @@ class ElasticHistory(History):
 
     async def _execute(self, alias: str, request: dict[str, Any]) -> dict:
         """Run a search body; a refused query is the caller's ValidationError."""
-        request = {**request, "_source": {"excludes": layout.INTERNAL_FIELDS}}
+        request = {
+            **request,
+            "_source": {"excludes": layout.INTERNAL_FIELDS},
+            "track_total_hits": False,
+        }
         try:
-            reply = await self.client.search(index=alias, body=request, track_total_hits=False)
+            reply = await self.client.search(index=alias, body=request)
         except NotFoundError:
             return {}
         except BadRequestError as exc:

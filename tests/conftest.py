@@ -72,3 +72,40 @@ def make_key(transactional_db: None):
 def key(make_key) -> str:
     """A key of ``acme`` with every scope."""
     return make_key()
+
+
+# --- The history (history/): SQLite, and Elasticsearch through noida-db ---------------
+
+
+@pytest.fixture(scope="session")
+def noida():
+    """An Elasticsearch API: ELASTICSEARCH_TEST_URL, or a noida-db this session starts."""
+    from tests.noida import Noida, start_noida
+
+    url = os.environ.get("ELASTICSEARCH_TEST_URL")
+    if url:
+        yield Noida(url)
+        return
+    server = start_noida()
+    yield server
+    server.down()
+
+
+@pytest.fixture(params=["sqlite", "elasticsearch"])
+def history(request: pytest.FixtureRequest, transactional_db: None):
+    """Run the test on each history; yields its name. Elasticsearch indices are per test."""
+    import uuid
+
+    from history import reset_history
+
+    url = request.getfixturevalue("noida").url if request.param == "elasticsearch" else ""
+    prefix = f"test{uuid.uuid4().hex[:8]}"
+    with override_settings(ELASTICSEARCH_URL=url, ELASTICSEARCH_INDEX_PREFIX=prefix):
+        reset_history()
+        yield request.param
+        reset_history()
+    if url:
+        from tests.noida import delete_indices
+
+        delete_indices(url, prefix)
+
