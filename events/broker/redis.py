@@ -11,6 +11,7 @@ Keys (documented for other services in the README):
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -27,6 +28,9 @@ EVENT_FIELD = b"event"
 ARCHIVE_GROUP = "archiver"
 ARCHIVE_RECLAIM_MSECS = 30_000
 DISCOVERY_SECS = 2.0
+# Longer than any blocking read (the hub blocks 5 s): redis-py's default of 5 s
+# would time out an idle XREAD BLOCK 5000 and make the feed back off and retry.
+SOCKET_TIMEOUT_SECS = 30.0
 
 
 def stream_key(workspace_id: str) -> str:
@@ -52,7 +56,9 @@ class RedisBroker(Broker):
     def __init__(self, url: str, *, buffer_size: int, max_backlog: int) -> None:
         self.buffer_size = buffer_size
         self.max_backlog = max_backlog
-        self.redis = aioredis.Redis.from_url(url, max_connections=10_000)
+        self.redis = aioredis.Redis.from_url(
+            url, max_connections=10_000, socket_timeout=SOCKET_TIMEOUT_SECS
+        )
         self._known_streams: list[bytes] = []
         self._grouped: set[bytes] = set()
         self._discovered_at = 0.0
@@ -119,6 +125,8 @@ class RedisBroker(Broker):
     async def archive_read(self, consumer: str, *, count: int, block_ms: int) -> list[ArchiveItem]:
         keys = await self._streams()
         if not keys:
+            # Nothing to read yet: wait as a blocking read would, never spin the event loop.
+            await asyncio.sleep((block_ms or 0) / 1000)
             return []
         items = await self._reclaim(consumer, keys, count)
         if items:
