@@ -24,6 +24,8 @@ logger = logging.getLogger("events.hub")
 READ_COUNT = 500
 READ_BLOCK_MSECS = 5_000
 RETRY_SECS = 1.0
+FEED_LINGER_SECS = 30.0
+STOP_WAIT_SECS = 1.0
 
 
 def event_frame(envelope: Envelope) -> str:
@@ -48,8 +50,8 @@ class Feed:
         """Stop reading."""
         if self.task:
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self.task, STOP_WAIT_SECS)
 
     def __str__(self) -> str:
         return self.workspace_id
@@ -135,14 +137,21 @@ class Hub:
                     subscription.offer(envelope, event_frame(envelope))
 
     async def leave(self, workspace_id: str, subscription: Subscription) -> None:
-        """Remove a subscription; stop the feed when nobody is left."""
+        """Remove a subscription; a feed nobody uses stops after a while."""
         feed = self.feeds.get(workspace_id)
         if feed is None:
             return
         feed.subscriptions.discard(subscription)
         if not feed.subscriptions:
-            del self.feeds[workspace_id]
-            await feed.stop()
+            asyncio.get_running_loop().call_later(FEED_LINGER_SECS, self._stop_if_idle, feed)
+
+    def _stop_if_idle(self, feed: Feed) -> None:
+        # Long polls come and go: a feed lingers so the next one finds it warm.
+        if feed.subscriptions or self.feeds.get(feed.workspace_id) is not feed:
+            return
+        del self.feeds[feed.workspace_id]
+        if feed.task:
+            feed.task.cancel()
 
     async def close(self) -> None:
         """Stop every feed."""

@@ -92,8 +92,11 @@ class RedisBroker(Broker):
         except ResponseError:
             info = {}
         last = from_stream_id(info.get("last-generated-id") or b"0-0")
-        deleted = from_stream_id(info.get("max-deleted-entry-id") or b"0-0")
-        if after_id < deleted:
+        # Trimming does not move max-deleted-entry-id: when entries were trimmed,
+        # a cursor before the oldest entry left may have missed some.
+        trimmed = (info.get("entries-added") or 0) > (info.get("length") or 0)
+        first = info.get("first-entry")
+        if trimmed and first and after_id < from_stream_id(first[0]):
             raise CursorExpired()
         if after_id > last:
             raise ValidationError(f"the cursor {after_id} is ahead of this workspace's stream")
