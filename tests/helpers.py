@@ -9,7 +9,9 @@ from channels.testing import WebsocketCommunicator
 from eventsproject.asgi import router
 
 
-def ws_client(workspace_id: str = "acme", query: str = "", headers: Any = None) -> WebsocketCommunicator:
+def ws_client(
+    workspace_id: str = "acme", query: str = "", headers: Any = None
+) -> WebsocketCommunicator:
     """A WebSocket client of the real ASGI application."""
     path = f"/v2/workspaces/{workspace_id}/events" + (f"?{query}" if query else "")
     return WebsocketCommunicator(router, path, headers=headers or [])
@@ -23,11 +25,18 @@ async def connect(key: str, workspace_id: str = "acme", query: str = "") -> Webs
     return client
 
 
-async def next_frames(client: WebsocketCommunicator, count: int, *, op: str = "event", types: set[str] | None = None, timeout: float = 5) -> list[dict]:
+async def next_frames(
+    client: WebsocketCommunicator,
+    count: int,
+    *,
+    op: str = "event",
+    types: set[str] | None = None,
+    within: float = 5,
+) -> list[dict]:
     """Read frames until ``count`` frames of ``op`` (and of one of ``types``) came."""
     found: list[dict] = []
     while len(found) < count:
-        frame = await client.receive_json_from(timeout=timeout)
+        frame = await client.receive_json_from(timeout=within)
         if frame.get("op") != op:
             continue
         if types and frame.get("event", {}).get("type") not in types:
@@ -36,7 +45,13 @@ async def next_frames(client: WebsocketCommunicator, count: int, *, op: str = "e
     return found
 
 
-async def no_frame(client: WebsocketCommunicator, *, op: str = "event", types: set[str] | None = None, wait: float = 0.3) -> bool:
+async def no_frame(
+    client: WebsocketCommunicator,
+    *,
+    op: str = "event",
+    types: set[str] | None = None,
+    wait: float = 0.3,
+) -> bool:
     """True if no matching frame arrives within ``wait`` seconds (other frames are read)."""
     while not await client.receive_nothing(timeout=wait):
         frame = await client.receive_json_from()

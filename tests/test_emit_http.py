@@ -38,14 +38,16 @@ async def test_it_returns_the_stored_envelopes_in_order(broker, key):
     assert events[0]["id"] < events[1]["id"]
     assert events[0]["source"]["workspaceId"] == "acme"
     assert events[0]["options"] == {"persist": True}
-    assert events[0]["size"] > 0 and events[0]["createdAt"].endswith("Z")
+    assert events[0]["size"] > 0
+    assert events[0]["createdAt"].endswith("Z")
 
 
 async def test_it_ignores_the_source_a_client_sends(broker, key):
     forged = {"type": "a", "source": {"userId": "someone-else"}, "id": "x", "createdAt": "then"}
     [event] = (await post(key, emit_body(forged))).json()["events"]
     assert event["source"]["userId"].startswith("apikey:")
-    assert event["id"] != "x" and event["createdAt"] != "then"
+    assert event["id"] != "x"
+    assert event["createdAt"] != "then"
 
 
 async def test_it_echoes_and_records_the_correlation_id(broker, key):
@@ -57,7 +59,8 @@ async def test_it_echoes_and_records_the_correlation_id(broker, key):
 async def test_it_generates_a_correlation_id_when_none_is_sent(broker, key):
     response = await post(key, emit_body({"type": "a"}))
     generated = response["X-Correlation-Id"]
-    assert generated and response.json()["events"][0]["source"]["correlationId"] == generated
+    assert generated
+    assert response.json()["events"][0]["source"]["correlationId"] == generated
 
 
 @pytest.mark.parametrize(
@@ -100,7 +103,8 @@ async def test_it_refuses_an_oversize_event_with_413(broker, key):
     response = await post(key, emit_body({"type": "small"}, big))
     assert response.status_code == 413
     body = response.json()
-    assert body["error"] == "EventTooLarge" and body["details"]["index"] == 1
+    assert body["error"] == "EventTooLarge"
+    assert body["details"]["index"] == 1
     assert await stored_types() == []
 
 
@@ -116,12 +120,16 @@ async def test_it_answers_404_for_an_unknown_workspace(broker, key):
 
 
 async def test_it_answers_401_without_credentials(broker, workspace):
-    response = await AsyncClient().post(URL, emit_body({"type": "a"}), content_type="application/json")
+    response = await AsyncClient().post(
+        URL, emit_body({"type": "a"}), content_type="application/json"
+    )
     assert response.status_code == 401
     assert response.json()["error"] == "NotAuthenticated"
 
 
 async def test_it_answers_403_to_a_key_without_emit(broker, make_key):
-    response = await post(await sync_to_async(make_key)("acme", "consume"), emit_body({"type": "a"}))
+    response = await post(
+        await sync_to_async(make_key)("acme", "consume"), emit_body({"type": "a"})
+    )
     assert response.status_code == 403
     assert response.json()["error"] == "PermissionDenied"

@@ -81,7 +81,9 @@ async def test_it_filters_by_payload_field_and_text(broker, key):
         {"type": "o", "payload": {"region": "us", "note": "shipped"}},
         {"type": "o", "payload": {"region": "eu", "note": "shipped"}},
     )
-    body = (await poll(key, timeout="0", cursor=start, **{"payload.region": "eu", "text": "refund"})).json()
+    body = (
+        await poll(key, timeout="0", cursor=start, **{"payload.region": "eu", "text": "refund"})
+    ).json()
     assert [e["payload"]["note"] for e in body["events"]] == ["a refund asked"]
 
 
@@ -96,7 +98,11 @@ async def test_it_filters_by_payload_field_and_text(broker, key):
     ],
 )
 async def test_it_refuses_bad_parameters(broker, key, params, fragment):
-    response = await poll(key, timeout="0", **params) if "timeout" not in params else await poll(key, **params)
+    response = (
+        await poll(key, timeout="0", **params)
+        if "timeout" not in params
+        else await poll(key, **params)
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "ValidationError"
     assert fragment in response.json()["message"]

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def test_it_delivers_an_emitted_event_to_a_subscriber(broker, key):
     subscriber = await connect(key)
     emitter = await connect(key)
-    await emitter.send_json_to({"op": "emit", "ref": "r1", "event": {"type": "orders.created", "payload": {"n": 1}}})
+    await emitter.send_json_to(
+        {"op": "emit", "ref": "r1", "event": {"type": "orders.created", "payload": {"n": 1}}}
+    )
     [ack] = await next_frames(emitter, 1, op="ack")
     assert ack["ref"] == "r1"
     [frame] = await next_frames(subscriber, 1, types={"orders.created"})
@@ -36,10 +38,12 @@ async def test_it_keeps_the_connection_after_a_bad_frame(broker, key):
     assert error["error"] == "ValidationError"
     await client.send_json_to({"op": "dance", "ref": 7})
     [error] = await next_frames(client, 1, op="error")
-    assert error["ref"] == 7 and "unknown op" in error["message"]
+    assert error["ref"] == 7
+    assert "unknown op" in error["message"]
     await client.send_json_to({"op": "emit", "ref": "x", "event": {"type": "bad/type"}})
     [error] = await next_frames(client, 1, op="error")
-    assert error["ref"] == "x" and error["details"]["field"] == "type"
+    assert error["ref"] == "x"
+    assert error["details"]["field"] == "type"
     await client.send_json_to({"op": "ping"})
     assert await next_frames(client, 1, op="pong")
     await client.disconnect()
@@ -77,4 +81,5 @@ async def test_it_refuses_a_handshake_without_credentials(broker, workspace):
     connected, _ = await client.connect()
     assert connected
     closed = await client.receive_output(timeout=2)
-    assert closed["type"] == "websocket.close" and closed["code"] == 4401
+    assert closed["type"] == "websocket.close"
+    assert closed["code"] == 4401

@@ -1,0 +1,101 @@
+"""Real service processes on loopback ports, for tests of the scaled deployment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_SECS = 30
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Deployment:
+    """Service processes sharing one Redis and one database, and a key of ``acme``."""
+
+    ports: list[int]
+    key: str
+    env: dict[str, str]
+
+    def http(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.ports[index]}"
+
+    def ws(self, index: int, query: str = "") -> str:
+        base = f"ws://127.0.0.1:{self.ports[index]}/v2/workspaces/acme/events"
+        return f"{base}?{query}" if query else base
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run a management command of the project; return its standard output."""
+    result = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout.strip()
+
+
+def _wait_until_up(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server on port {port} exited with {process.returncode}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v2/schema", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the server on port {port} did not answer in {START_TIMEOUT_SECS} s")
+
+
+@contextmanager
+def deployment(count: int, **settings: str) -> Iterator[Deployment]:
+    """Start ``count`` Daphne processes with the given environment; stop them after."""
+    with tempfile.TemporaryDirectory() as var_dir:
+        env = {**os.environ, "EVENTS_VAR_DIR": var_dir, "DJANGO_DEBUG": "true", **settings}
+        manage(env, "migrate", "--verbosity", "0")
+        key = manage(env, "createapikey", "acme", "--name", "tests")
+        processes, ports = [], []
+        try:
+            for _ in range(count):
+                port = free_port()
+                argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+                processes.append(
+                    subprocess.Popen(  # noqa: S603 - fixed argv
+                        [*argv, "eventsproject.asgi:application"],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+                ports.append(port)
+            for port, process in zip(ports, processes, strict=True):
+                _wait_until_up(port, process)
+            yield Deployment(ports, key, env)
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=10)
