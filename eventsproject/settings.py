@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "events.middleware.CorrelationIdMiddleware",
+    "sysadmin.access.AccessLogMiddleware",
+    "events.middleware.FailureMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -131,9 +133,21 @@ ARCHIVE_IN_PROCESS = envbool("ARCHIVE_IN_PROCESS", True)
 EVENTS_BACKGROUND = envbool("EVENTS_BACKGROUND", True)
 
 # --- Who may do what ---------------------------------------------------------
-JWT_SECRET = envstr("JWT_SECRET") or (_DEV_SECRET if DEBUG else "")
 JWT_PUBLIC_KEYS_FILE = envstr("JWT_PUBLIC_KEYS_FILE")
 JWT_JWKS_FILE = envstr("JWT_JWKS_FILE")
+_JWT_KEYS = bool(JWT_PUBLIC_KEYS_FILE or JWT_JWKS_FILE)
+# The development secret signs tokens only in DEBUG, and only when no RS256 keys are configured.
+JWT_SECRET = envstr("JWT_SECRET") or (_DEV_SECRET if DEBUG and not _JWT_KEYS else "")
+if not DEBUG and not (JWT_SECRET or _JWT_KEYS):
+    raise ImproperlyConfigured(
+        "JWT_SECRET (HS256), JWT_PUBLIC_KEYS_FILE or JWT_JWKS_FILE (RS256) must be set when "
+        "DJANGO_DEBUG is off: no token could be verified, and the development secret is refused."
+    )
+if not DEBUG and JWT_SECRET and (JWT_SECRET == _DEV_SECRET or len(JWT_SECRET) < 32):
+    raise ImproperlyConfigured(
+        "JWT_SECRET must be at least 32 characters (256 bits for HS256) and not the development "
+        "secret when DJANGO_DEBUG is off."
+    )
 JWT_AUDIENCE = envstr("JWT_AUDIENCE")
 JWT_ISSUER = envstr("JWT_ISSUER")
 JWT_LEEWAY_SECS = envint("JWT_LEEWAY_SECS", 30)
@@ -143,12 +157,23 @@ EVENTS_ADMIN_TOKEN = envstr("EVENTS_ADMIN_TOKEN")
 LOG_LEVEL = envstr("LOG_LEVEL", "INFO").upper()
 HEAPDUMP_MIN_INTERVAL_SECS = envint("HEAPDUMP_MIN_INTERVAL_SECS", 60)
 
+HEAPDUMP_DIR = envstr("HEAPDUMP_DIR", str(VAR_DIR / "heapdumps"))
+HEALTHCHECK_TIMEOUT_MSECS = envint("HEALTHCHECK_TIMEOUT_MSECS", 800, minimum=1)
+
+# JSON lines on stdout (sysadmin.logs); the servers' own access logs are replaced by
+# sysadmin.access, whose lines carry the correlation id and never a credential.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}},
+    "formatters": {"json": {"()": "sysadmin.logs.JsonFormatter"}},
+    "handlers": {"stdout": {"class": "sysadmin.logs.StdoutHandler", "formatter": "json"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.server": {"level": "WARNING"}},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        "django.server": {"level": "WARNING"},
+        "uvicorn.access": {"level": "WARNING"},
+        "uvicorn.error": {"level": "INFO"},
+    },
 }
 
 REST_FRAMEWORK = {

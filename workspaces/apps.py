@@ -1,6 +1,16 @@
+"""The workspaces app: tenants, members, API keys and who may do what."""
+
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
 class WorkspacesConfig(AppConfig):
     name = "workspaces"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Load the configured JWT public keys, so a bad file stops the start-up."""
+        from workspaces.tokens import check_configuration
+
+        check_configuration()

@@ -1,13 +1,19 @@
-"""Creating and revoking API keys (used by the command, the admin and tests)."""
+"""Creating and revoking API keys (used by the command, the admin and tests).
+
+Given an :class:`~workspaces.audit.Actor`, each change is also written to the
+workspace's audit trail (``apikeys.created``, ``apikeys.revoked``).
+"""
 
 from __future__ import annotations
 
 import secrets
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.utils import timezone
 
-from workspaces.models import ApiKey, Workspace
+from workspaces.audit import KEY_CREATED, KEY_REVOKED, Actor, record_key_action
+from workspaces.models import ApiKey, Workspace, parse_scopes
 
 
 def get_or_create_workspace(slug: str) -> Workspace:
@@ -24,13 +30,33 @@ def get_or_create_workspace(slug: str) -> Workspace:
     return workspace
 
 
-def create_api_key(workspace_slug: str, scopes: list[str], *, name: str = "") -> tuple[ApiKey, str]:
+def create_api_key(
+    workspace_slug: str, scopes: list[str], *, name: str = "", actor: Actor | None = None
+) -> tuple[ApiKey, str]:
     """Create a key in a workspace (created if needed); return it and its secret."""
-    workspace = get_or_create_workspace(workspace_slug)
-    return ApiKey.issue(workspace, name or f"key-{secrets.token_hex(3)}", scopes)
+    with transaction.atomic():
+        workspace = get_or_create_workspace(workspace_slug)
+        key = ApiKey(workspace=workspace, name=name or f"key-{secrets.token_hex(3)}")
+        key.scopes = ",".join(parse_scopes(scopes))
+        plain = save_new_key(key, actor=actor)
+    return key, plain
 
 
-def revoke_api_key(key: ApiKey) -> None:
-    """Revoke a key: it authenticates nobody from now on."""
-    key.revoked_at = timezone.now()
-    key.save(update_fields=["revoked_at"])
+def save_new_key(key: ApiKey, *, actor: Actor | None = None) -> str:
+    """Give a new key its secret, store it hashed, audit it; return the plain secret."""
+    plain = key.set_new_secret()
+    key.save()
+    if actor is not None:
+        record_key_action(KEY_CREATED, key, actor)
+    return plain
+
+
+def revoke_api_key(key: ApiKey, *, actor: Actor | None = None) -> bool:
+    """Revoke a key: it authenticates nobody from now on; False if it already was."""
+    updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    key.refresh_from_db(fields=["revoked_at"])
+    if updated and actor is not None:
+        record_key_action(KEY_REVOKED, key, actor)
+    return bool(updated)

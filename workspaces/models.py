@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -36,17 +37,38 @@ class Membership(models.Model):
     """A user of the identity provider, with a role in one workspace."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="members")
-    user_id = models.CharField(max_length=200, help_text="The JWT 'sub' of the user.")
+    user_id = models.CharField(
+        max_length=200,
+        help_text="The JWT 'sub' of the user, or the username of a Django (admin) user.",
+    )
     role = models.CharField(max_length=10, choices=[(r, r) for r in ROLES])
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["workspace", "user_id"], name="one_role_per_user")
-        ]
+        constraints = (
+            models.UniqueConstraint(fields=["workspace", "user_id"], name="one_role_per_user"),
+        )
 
     def __str__(self) -> str:
         return f"{self.user_id} ({self.role}) in {self.workspace}"
+
+
+def parse_scopes(value: str | list[str]) -> list[str]:
+    """Return the scopes of a key, sorted, from a comma list or a list; ValueError if bad."""
+    items = value.split(",") if isinstance(value, str) else value
+    scopes = sorted({item.strip() for item in items if item.strip()})
+    unknown = sorted(set(scopes) - set(KEY_SCOPES))
+    if unknown or not scopes:
+        raise ValueError(f"scopes are some of {', '.join(KEY_SCOPES)}; not {unknown or 'none'}")
+    return scopes
+
+
+def validate_scopes(value: str) -> None:
+    """Model validator: a comma list of known scopes."""
+    try:
+        parse_scopes(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def hash_key(key: str) -> str:
@@ -61,13 +83,16 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     hashed_key = models.CharField(max_length=64, editable=False)
-    scopes = models.CharField(max_length=100, default=",".join(KEY_SCOPES))
+    scopes = models.CharField(
+        max_length=100, default=",".join(KEY_SCOPES), validators=[validate_scopes]
+    )
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "API key"
+        ordering = ("-created_at",)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) in {self.workspace}"
@@ -77,19 +102,25 @@ class ApiKey(models.Model):
         """The key's scopes as a set."""
         return frozenset(s for s in self.scopes.split(",") if s)
 
+    @property
+    def is_active(self) -> bool:
+        """Whether the key still authenticates (it is not revoked)."""
+        return self.revoked_at is None
+
     @classmethod
     def issue(cls, workspace: Workspace, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
         """Create a key; return it with the only plain copy of the secret."""
-        prefix = secrets.token_hex(6)
-        plain = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
-        key = cls.objects.create(
-            workspace=workspace,
-            name=name,
-            prefix=prefix,
-            hashed_key=hash_key(plain),
-            scopes=",".join(scopes),
-        )
+        key = cls(workspace=workspace, name=name, scopes=",".join(scopes))
+        plain = key.set_new_secret()
+        key.save()
         return key, plain
+
+    def set_new_secret(self) -> str:
+        """Give the (unsaved) key a fresh secret; return the only plain copy of it."""
+        self.prefix = secrets.token_hex(6)
+        plain = f"{KEY_PREFIX}_{self.prefix}_{secrets.token_urlsafe(32)}"
+        self.hashed_key = hash_key(plain)
+        return plain
 
     def matches(self, plain: str) -> bool:
         """Constant-time check of a presented key against the stored hash."""

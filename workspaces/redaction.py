@@ -1,0 +1,76 @@
+"""Keeping secrets out of logs: query strings, headers and free text.
+
+Browsers may pass ``?token=`` and ``?apiKey=`` on WebSocket URLs, and every
+request may carry ``Authorization``, ``X-Api-Key``, ``X-Admin-Token`` or a
+session cookie. Whatever writes a request to a log (the access log in
+``sysadmin``) passes it through these functions first.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import unquote_plus
+
+REDACTED = "[REDACTED]"
+SECRET_PARAMS = frozenset({"token", "apikey", "api_key", "access_token", "x-api-key"})
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "x-admin-token", "cookie", "set-cookie"}
+)
+# API keys (``evk_<prefix>_<secret>``: the prefix is a public lookup id) and JWTs.
+_API_KEY = re.compile(r"\b(evk_[0-9a-f]+_)[A-Za-z0-9_-]+")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+def redact_query(query_string: str) -> str:
+    """Return the query string with the values of credential parameters replaced."""
+    if not query_string:
+        return query_string
+    return "&".join(_redact_param(part) for part in query_string.split("&"))
+
+
+def _redact_param(part: str) -> str:
+    name, equals, _ = part.partition("=")
+    if equals and unquote_plus(name).lower() in SECRET_PARAMS:
+        return f"{name}={REDACTED}"
+    return part
+
+
+def redact_header(name: str, value: str) -> str:
+    """Return a header's value fit for a log (the scheme of Authorization is kept)."""
+    if name.lower() not in SECRET_HEADERS:
+        return value
+    scheme, space, _ = value.partition(" ")
+    if name.lower().endswith("authorization") and space:
+        return f"{scheme} {REDACTED}"
+    return REDACTED
+
+
+def redact_headers(
+    headers: Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]],
+) -> dict[str, str]:
+    """Return headers (a mapping, or ASGI byte pairs) as a dict fit for a log."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return {_text(name).lower(): redact_header(_text(name), _text(value)) for name, value in pairs}
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def redact_text(text: str) -> str:
+    """Return free text (a log message, a path) with any API key or JWT in it masked."""
+    return _JWT.sub(REDACTED, _API_KEY.sub(rf"\g<1>{REDACTED}", text))
+
+
+class RedactSecretsFilter(logging.Filter):
+    """A logging filter that masks API keys and JWTs in messages: a safety net for handlers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message if it holds a secret; never drop the record."""
+        message = record.getMessage()
+        cleaned = redact_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
