@@ -3,12 +3,11 @@
 Views stay thin: they parse, call :func:`WorkspaceView.authorize`, call plain
 functions and format. Errors of ours render in the contract's shape (see
 ``events.errors``); anything unexpected becomes the generic internal error
-here, with its ``error`` event, in one place.
+in ``events.failures``, with its ``error`` event, in one place.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -21,12 +20,10 @@ from rest_framework.response import Response
 
 from events.context import RequestContext, user_id_var, workspace_id_var
 from events.errors import EventTooLarge, PermissionDenied, ValidationError
-from events.failures import internal_error_body, report_failure
 from workspaces.auth import authenticate_request
 from workspaces.caller import Caller
 
 logger = logging.getLogger("events.api")
-_background: set[asyncio.Task] = set()
 
 
 def client_ip(request: Request) -> str | None:
@@ -68,26 +65,8 @@ class WorkspaceView(APIView):
         return caller
 
     def handle_exception(self, exc: Exception) -> Response:
-        try:
-            return super().handle_exception(exc)
-        except Exception as unexpected:
-            return self._internal_error(unexpected)
-
-    def _internal_error(self, exc: Exception) -> Response:
-        request = self.request
-        context = request_context(request)
-        workspace_id = self.kwargs.get("workspace_id")
-        logger.error("unexpected failure in %s", type(self).__name__, exc_info=exc)
-        task = asyncio.get_running_loop().create_task(
-            report_failure(
-                exc,
-                workspace_id=workspace_id,
-                caller=self.caller,
-                context=context,
-                where=f"{request.method} {request.path}",
-                logged=True,
-            )
-        )
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-        return Response(internal_error_body(context.correlation_id), status=500)
+        # Unexpected exceptions go on to events.middleware.FailureMiddleware, the one place
+        # that logs them, emits their error event and answers the generic 500.
+        django_request = getattr(self.request, "_request", self.request)
+        django_request.caller = self.caller
+        return super().handle_exception(exc)

@@ -2,18 +2,28 @@
 
 A failure is logged with its stack trace and context, written as an ``error``
 event to the workspace, and answered with the generic internal error body.
+HTTP views (DRF or plain Django) reach :func:`handle_request_failure` through
+``events.middleware.FailureMiddleware``; :func:`server_error` is Django's
+``handler500`` for what escapes even that; WebSocket consumers call
+:func:`report_failure` themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from events.context import RequestContext
+from asgiref.sync import async_to_sync
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from events.context import RequestContext, correlation_id_var, user_id_var, workspace_id_var
 from events.publishing import publish
 from workspaces.caller import Caller
 
 logger = logging.getLogger("events.failures")
+_background: set[asyncio.Task] = set()
 
 INTERNAL_ERROR = "InternalError"
 INTERNAL_MESSAGE = "Internal error"
@@ -45,3 +55,58 @@ async def report_failure(
         except Exception:
             logger.exception("could not emit the error event")
     return internal_error_body(context.correlation_id)
+
+
+def request_caller(request: HttpRequest, workspace_id: str) -> Caller | None:
+    """The caller a view identified (``request.caller``), or one from the user context."""
+    caller = getattr(request, "caller", None)
+    if caller is not None:
+        return caller
+    user_id = user_id_var.get()
+    return Caller(workspace_id, user_id) if user_id else None
+
+
+def _run_from_sync(function: Callable[..., Awaitable[Any]], /, **kwargs: Any) -> None:
+    """Run a coroutine function to completion from sync code, or schedule it if a loop runs here."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(function)(**kwargs)
+        return
+    task = loop.create_task(function(**kwargs))  # type: ignore[arg-type]
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def internal_error_response(correlation_id: str | None) -> HttpResponse:
+    """The generic 500, marked as logged so Django does not log it again without the stack."""
+    response = JsonResponse(internal_error_body(correlation_id), status=500)
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+def handle_request_failure(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    """Log an HTTP request's unexpected failure, emit its ``error`` event, answer 500."""
+    correlation_id = correlation_id_var.get() or getattr(request, "correlation_id", None)
+    context = RequestContext(
+        correlation_id=correlation_id or "", transport="http", ip=request.META.get("REMOTE_ADDR")
+    )
+    where = f"{request.method} {request.path}"
+    logger.error("unexpected failure in %s", where, exc_info=exc)
+    workspace_id = workspace_id_var.get()
+    if workspace_id:
+        _run_from_sync(
+            report_failure,
+            exc=exc,
+            workspace_id=workspace_id,
+            caller=request_caller(request, workspace_id),
+            context=context,
+            where=where,
+            logged=True,
+        )
+    return internal_error_response(context.correlation_id)
+
+
+def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Django's ``handler500``: the generic body, never an HTML page."""
+    return internal_error_response(correlation_id_var.get())

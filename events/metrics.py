@@ -23,3 +23,10 @@ ARCHIVE_BACKLOG = Gauge(
 )
 ARCHIVE_FAILURES = Counter("events_archive_failures", "Failed history writes")
 SLOW_CONSUMERS = Counter("events_slow_consumers", "Consumers disconnected for reading too slowly")
+
+# Every series exists from the start, so dashboards and rate() see zeros, not gaps.
+for _transport in ("http", "websocket"):
+    EMITTED.labels(transport=_transport)
+for _transport in ("websocket", "longpoll"):
+    DELIVERED.labels(transport=_transport)
+CONNECTED.labels(transport="websocket")

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import BadRequest, SuspiciousOperation
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 
 from events.context import (
     CORRELATION_HEADER,
@@ -14,6 +17,11 @@ from events.context import (
     user_id_var,
     workspace_id_var,
 )
+from events.errors import ServiceError
+from events.failures import handle_request_failure
+
+# Django answers these itself (404, 403, 400); they are not failures.
+DJANGO_ANSWERS = (Http404, DjangoPermissionDenied, BadRequest, SuspiciousOperation)
 
 
 class CorrelationIdMiddleware:
@@ -48,3 +56,14 @@ class CorrelationIdMiddleware:
         response = await self.get_response(request)
         response[CORRELATION_HEADER] = correlation_id
         return response
+
+
+class FailureMiddleware(MiddlewareMixin):
+    """Turn what a view raises into the contract's error body, and failures into a 500."""
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if isinstance(exc, DJANGO_ANSWERS):
+            return None
+        if isinstance(exc, ServiceError):
+            return JsonResponse(exc.as_body(), status=exc.status)
+        return handle_request_failure(request, exc)

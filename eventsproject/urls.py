@@ -10,4 +10,8 @@ urlpatterns = [
     path("v2/schema", SpectacularAPIView.as_view(), name="schema"),
     path("v2/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
+    path("", include("sysadmin.urls")),
 ]
+
+# Whatever escapes every other handler still answers JSON, never Django's HTML page.
+handler500 = "events.failures.server_error"

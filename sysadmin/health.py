@@ -1,0 +1,75 @@
+"""The healthcheck: do the broker and the history answer, within a second?
+
+Each dependency is pinged concurrently under its own timeout, so a hung
+Redis or Elasticsearch turns into a prompt ``503`` naming it instead of a
+healthcheck that hangs with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.conf import settings
+
+from events.broker import get_broker
+
+logger = logging.getLogger("sysadmin.health")
+
+OK = "ok"
+TIMEOUT = "timeout"
+FAILING = "failing"
+Ping = Callable[[], Awaitable[None]]
+
+
+async def ping_broker() -> None:
+    """Raise unless the broker answers."""
+    await get_broker().ping()
+
+
+def load_history() -> Any:
+    """The history of this process (``history.get_history()``)."""
+    from history import get_history  # type: ignore[attr-defined]
+
+    return get_history()
+
+
+async def ping_history() -> None:
+    """Raise unless the history answers (a synchronous ping runs off the loop)."""
+    history = load_history()
+    if inspect.iscoroutinefunction(history.ping):
+        await history.ping()
+    else:
+        await asyncio.to_thread(history.ping)
+
+
+async def check(name: str, ping: Ping, timeout_secs: float) -> str:
+    """Ping one dependency; return ``ok``, ``timeout`` or ``failing``."""
+    try:
+        await asyncio.wait_for(ping(), timeout_secs)
+    except TimeoutError:
+        logger.warning("%s did not answer within %.1fs", name, timeout_secs)
+        return TIMEOUT
+    except Exception:
+        logger.warning("%s is failing", name, exc_info=True)
+        return FAILING
+    return OK
+
+
+def dependencies() -> dict[str, Ping]:
+    """What the service needs to answer, by name."""
+    return {"broker": ping_broker, "history": ping_history}
+
+
+async def health() -> dict[str, Any]:
+    """Check every dependency at once; ``healthy`` only if all are ``ok``."""
+    timeout_secs = settings.HEALTHCHECK_TIMEOUT_MSECS / 1000
+    checks = dependencies()
+    results = await asyncio.gather(*(check(n, p, timeout_secs) for n, p in checks.items()))
+    report: dict[str, Any] = dict(zip(checks, results, strict=True))
+    report["healthy"] = all(result == OK for result in results)
+    report["replica"] = settings.EVENTS_REPLICA
+    return {"healthy": report.pop("healthy"), **report}

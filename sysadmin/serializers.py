@@ -1,0 +1,23 @@
+"""Shapes of the operations endpoints, for validation and the OpenAPI schema."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from sysadmin.loglevels import LEVELS
+
+
+class HealthSerializer(serializers.Serializer):
+    healthy = serializers.BooleanField()
+    broker = serializers.ChoiceField(choices=["ok", "timeout", "failing"])
+    history = serializers.ChoiceField(choices=["ok", "timeout", "failing"])
+    replica = serializers.CharField()
+
+
+class LoggersSerializer(serializers.Serializer):
+    loggers = serializers.DictField(child=serializers.CharField())
+
+
+class LogLevelInputSerializer(serializers.Serializer):
+    logger = serializers.CharField(max_length=200)
+    level = serializers.ChoiceField(choices=[*LEVELS, *(level.lower() for level in LEVELS)])
