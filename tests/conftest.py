@@ -109,3 +109,25 @@ def history(request: pytest.FixtureRequest, transactional_db: None):
 
         delete_indices(url, prefix)
 
+
+# --- Operations (sysadmin) ---------------------------------------------------
+
+
+@pytest.fixture
+def log_lines(capsys: pytest.CaptureFixture[str]):
+    """Read the JSON log lines written to stdout so far: ``log_lines()`` returns dicts."""
+    import json
+
+    def read() -> list[dict]:
+        out = capsys.readouterr().out
+        return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+    return read
+
+
+@pytest.fixture
+def admin_token() -> Iterator[str]:
+    """Configure an operator token; yields it."""
+    token = "test-admin-token-0123456789abcdef"
+    with override_settings(EVENTS_ADMIN_TOKEN=token):
+        yield token
