@@ -131,3 +131,35 @@ def admin_token() -> Iterator[str]:
     token = "test-admin-token-0123456789abcdef"
     with override_settings(EVENTS_ADMIN_TOKEN=token):
         yield token
+
+
+@pytest.fixture
+def make_token():
+    """Mint a JWT: ``make_token("u-1", "editor")`` grants editor in ``acme`` (no database)."""
+    from workspaces.tokens import mint_token
+
+    def make(
+        user: str = "u-1",
+        role: str | None = "viewer",
+        workspace_id: str = "acme",
+        *,
+        session: str | None = None,
+    ) -> str:
+        roles = {workspace_id: role} if role else {}
+        return mint_token(user, roles=roles, session_id=session)
+
+    return make
+
+
+@pytest.fixture
+def make_member(transactional_db: None):
+    """Give a user a role: ``make_member("u-1", "owner", "acme")`` (sync: wrap it in async tests)."""
+    from workspaces.models import Membership
+
+    def make(user: str, role: str, workspace_id: str = "acme") -> None:
+        workspace = get_or_create_workspace(workspace_id)
+        Membership.objects.update_or_create(
+            workspace=workspace, user_id=user, defaults={"role": role}
+        )
+
+    return make
