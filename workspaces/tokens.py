@@ -44,8 +44,6 @@ _REFUSALS: list[tuple[type[jwt.PyJWTError], str]] = [
     (jwt.ImmatureSignatureError, "the token is not valid yet (nbf or iat in the future)"),
     (jwt.InvalidAudienceError, "the token is not meant for this service (aud)"),
     (jwt.InvalidIssuerError, "the token comes from an issuer this service does not trust (iss)"),
-    (jwt.MissingRequiredClaimError, "the token lacks a required claim (exp, sub)"),
-    (jwt.InvalidSignatureError, "the token's signature is invalid"),
     (jwt.InvalidAlgorithmError, "the token's algorithm is not accepted"),
     (jwt.DecodeError, "the token is malformed"),
 ]
@@ -84,12 +82,12 @@ def _decode(token: str, header: dict[str, Any]) -> dict[str, Any]:
     candidates = _keys_for(algorithm, header.get("kid"))
     if not candidates:
         raise NotAuthenticated(f"tokens signed with {algorithm!r} are not accepted here")
-    for key in candidates[:-1]:
+    for key in candidates:
         try:
             return _decode_with(token, key, algorithm)
         except jwt.InvalidSignatureError:
             continue
-    return _decode_with(token, candidates[-1], algorithm)
+    raise NotAuthenticated("the token's signature is invalid")
 
 
 def _decode_with(token: str, key: Any, algorithm: str) -> dict[str, Any]:
@@ -110,6 +108,8 @@ def _decode_with(token: str, key: Any, algorithm: str) -> dict[str, Any]:
 
 
 def _refusal(exc: jwt.PyJWTError) -> str:
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"the token lacks the {exc.claim!r} claim"
     for kind, message in _REFUSALS:
         if isinstance(exc, kind):
             return message
