@@ -26,6 +26,8 @@ NEW_KEY_TEMPLATE = "admin/workspaces/apikey/created.html"
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
+    fields = ("user_id", "role", "created_at")
+    readonly_fields = ("created_at",)
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -45,6 +47,8 @@ class ApiKeyInline(admin.TabularInline):
 class WorkspaceAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "created_at")
     search_fields = ("slug", "name")
+    fields = ("slug", "name", "created_at")
+    readonly_fields = ("created_at",)
     inlines = (MembershipInline, ApiKeyInline)
 
 
@@ -53,6 +57,8 @@ class MembershipAdmin(admin.ModelAdmin):
     list_display = ("user_id", "role", "workspace")
     list_filter = ("role", "workspace")
     search_fields = ("user_id", "workspace__slug")
+    fields = ("workspace", "user_id", "role", "created_at")
+    readonly_fields = ("created_at",)
 
 
 class ApiKeyForm(forms.ModelForm):
