@@ -233,7 +233,7 @@ def build_report(
     watch: Watch,
 ) -> dict[str, Any]:
     """The JSON report of a run."""
-    latencies = np.concatenate([np.frombuffer(r["latencies_us"], dtype=np.int64) for r in results])
+    latencies = _gather(results, "latencies_us")
     consumers = args.consumers + args.longpoll
     expected = emitted["measured"] * consumers
     received = sum(r["received"] for r in results)
@@ -244,6 +244,7 @@ def build_report(
         "events": emitted,
         "deliveries": _deliveries(results, expected, received),
         "latency_ms": latency_ms(latencies),
+        "publish_latency_ms": latency_ms(_gather(results, "published_us")),
         "rates": {
             "events_per_sec": emitted["send_rate"],
             "deliveries_per_sec": round(received / window, 1) if window else 0.0,
@@ -252,6 +253,10 @@ def build_report(
         "service_cpu_secs_per_million": _per_million(processes, received),
         "checks": _checks(args, emitted, processes),
     }
+
+
+def _gather(results: list[dict[str, Any]], name: str) -> np.ndarray:
+    return np.concatenate([np.frombuffer(r[name], dtype=np.int64) for r in results])
 
 
 def _config(args: argparse.Namespace, tgt: Target) -> dict[str, Any]:

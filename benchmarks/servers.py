@@ -18,6 +18,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 APP = "eventsproject.asgi:application"
 START_TIMEOUT_SECS = 30.0
+# Production settings: DEBUG on records every SQL query and costs CPU per request.
+# The secrets are throwaway values for servers that listen on loopback only.
+PRODUCTION_ENV = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "benchmark-only-secret-" + "x" * 40,
+    "JWT_SECRET": "benchmark-only-jwt-secret-" + "x" * 40,
+    "LOG_LEVEL": "WARNING",
+}
 
 
 def server_argv(kind: str, port: int) -> list[str]:
@@ -90,7 +98,7 @@ class Servers:
 
     def start(self) -> Servers:
         """Start the processes and wait until they listen."""
-        env = {**os.environ, "EVENTS_VAR_DIR": self.var_dir, "LOG_LEVEL": "WARNING"}
+        env = {**os.environ, **PRODUCTION_ENV, "EVENTS_VAR_DIR": self.var_dir}
         env["REDIS_URL"] = self.redis_url
         env.update(self.extra_env)
         for n in range(self.count):

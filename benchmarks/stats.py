@@ -39,6 +39,8 @@ def table(report: dict[str, Any]) -> str:
         f"closed {dl['closed_during_run'] or '-'}",
         f"rate      {report['rates']['deliveries_per_sec']} deliveries/s",
         "latency   " + "  ".join(f"{k} {v} ms" for k, v in lat.items()),
+        "of which to publish (event id time - send time, 1 ms resolution): "
+        + "  ".join(f"{k} {v}" for k, v in report["publish_latency_ms"].items() if k != "mean"),
     ]
     for name, proc in report["processes"].items():
         lines.append(

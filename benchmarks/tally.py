@@ -1,5 +1,9 @@
 """What one consumer received: count, duplicates, order and latency per delivery.
 
+Besides the delivery latency (receive time minus send time) it keeps the
+publish latency (the event id's millisecond minus the send time): the part of
+the delay spent before the broker had the event.
+
 The emitter puts in each measured event's payload its send time (``t``, ns of
 the wall clock), its connection (``e``) and that connection's sequence number
 (``s``), and ``m`` = 1; warm-up events carry ``m`` = 0 and are not counted.
@@ -16,10 +20,19 @@ import orjson
 class Tally:
     """One consumer's accounting; latencies (microseconds) go to a shared array."""
 
-    __slots__ = ("duplicates", "last_id", "latencies", "out_of_order", "received", "seen")
+    __slots__ = (
+        "duplicates",
+        "last_id",
+        "latencies",
+        "out_of_order",
+        "published",
+        "received",
+        "seen",
+    )
 
-    def __init__(self, latencies: array) -> None:
+    def __init__(self, latencies: array, published: array) -> None:
         self.latencies = latencies
+        self.published = published
         self.last_id = ""
         self.seen: dict[int, bytearray] = {}
         self.received = 0
@@ -48,6 +61,7 @@ class Tally:
             self.last_id = event["id"]
         self.received += 1
         self.latencies.append((now_ns - payload["t"]) // 1000)
+        self.published.append(int(event["id"][:16]) * 1000 - payload["t"] // 1000)
 
     def _seen(self, emitter: int, seq: int) -> bytearray:
         seen = self.seen.get(emitter)

@@ -57,10 +57,10 @@ def main(spec: ConsumerSpec, ready: Any, stop: Any, progress: Any, results: Any)
 
 
 async def _run(spec: ConsumerSpec, ready: Any, stop: Any, progress: Any, results: Any) -> None:
-    latencies = array("q")
+    arrays = (array("q"), array("q"))
     tallies: list[Tally] = []
-    clients = await _connect_websockets(spec, latencies, tallies)
-    polls = [_start_poll(spec, n, latencies, tallies) for n in range(spec.longpolls)]
+    clients = await _connect_websockets(spec, arrays, tallies)
+    polls = [_start_poll(spec, n, arrays, tallies) for n in range(spec.longpolls)]
     ready.put((spec.index, len(clients) + len(polls)))
     while not stop.is_set():
         progress.value = sum(t.received for t in tallies)
@@ -69,24 +69,26 @@ async def _run(spec: ConsumerSpec, ready: Any, stop: Any, progress: Any, results
         task.cancel()
     closes = _close_codes(clients)
     await _close_all(clients)
-    results.put(_result(spec, tallies, latencies, closes))
+    results.put(_result(spec, tallies, arrays, closes))
 
 
 async def _connect_websockets(
-    spec: ConsumerSpec, latencies: array, tallies: list[Tally]
+    spec: ConsumerSpec, arrays: tuple[array, array], tallies: list[Tally]
 ) -> list[wsclient.WsClient]:
     clients = []
     headers = {"X-Api-Key": spec.api_key}
     for n in range(spec.websockets):
-        tally = Tally(latencies)
+        tally = Tally(*arrays)
         url = ws_url(spec.urls[(spec.first + n) % len(spec.urls)], spec.workspace, spec.types)
         clients.append(await wsclient.connect(url, tally.frame, headers))
         tallies.append(tally)
     return clients
 
 
-def _start_poll(spec: ConsumerSpec, n: int, latencies: array, tallies: list[Tally]) -> asyncio.Task:
-    tally = Tally(latencies)
+def _start_poll(
+    spec: ConsumerSpec, n: int, arrays: tuple[array, array], tallies: list[Tally]
+) -> asyncio.Task:
+    tally = Tally(*arrays)
     tallies.append(tally)
     url = poll_url(spec.urls[(spec.first + n) % len(spec.urls)], spec)
     return asyncio.get_running_loop().create_task(_poll_loop(url, spec, tally))
@@ -127,7 +129,7 @@ async def _close_all(clients: list[wsclient.WsClient]) -> None:
 
 
 def _result(
-    spec: ConsumerSpec, tallies: list[Tally], latencies: array, closes: dict[str, int]
+    spec: ConsumerSpec, tallies: list[Tally], arrays: tuple[array, array], closes: dict[str, int]
 ) -> dict[str, Any]:
     summaries = [t.summary() for t in tallies]
     return {
@@ -138,5 +140,6 @@ def _result(
         "out_of_order": sum(s["out_of_order"] for s in summaries),
         "per_consumer_received": [s["received"] for s in summaries],
         "closed_during_run": closes,
-        "latencies_us": latencies.tobytes(),
+        "latencies_us": arrays[0].tobytes(),
+        "published_us": arrays[1].tobytes(),
     }
