@@ -26,9 +26,12 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth import get_user
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from events.errors import NotAuthenticated, PermissionDenied, WorkspaceNotFound
 from workspaces.caller import OWNER, Caller
@@ -168,10 +171,17 @@ def _member_role(workspace: Workspace, user_id: str) -> str | None:
 def authenticate_request(request: HttpRequest, workspace_id: str) -> Caller:
     """Authenticate a Django HTTP request (no credentials in URLs; CSRF for sessions)."""
     headers = {key.lower(): value for key, value in request.headers.items()}
-    identity = identify(headers, {}, getattr(request, "user", None))
+    identity = identify(headers, {}, SimpleLazyObject(lambda: session_user(request)))
     if isinstance(identity, SessionIdentity):
         _check_csrf(request)
     return identity.caller_in(find_workspace(workspace_id))
+
+
+def session_user(request: HttpRequest) -> Any:
+    """The user of the request's Django session (DRF replaces ``request.user``, so ask again)."""
+    if not hasattr(request, "session"):
+        return AnonymousUser()
+    return get_user(request)
 
 
 class _CsrfCheck(CsrfViewMiddleware):
