@@ -90,8 +90,8 @@ class ApiKeyForm(forms.ModelForm):
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
-    list_display = ("name", "workspace", "prefix", "scopes", "is_active", "created_at")
-    list_display += ("last_used_at", "revoked_at")
+    list_display: tuple[str, ...] = ("name", "workspace", "prefix", "scopes", "is_active")
+    list_display += ("created_at", "last_used_at", "revoked_at")
     list_filter = ("workspace", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "prefix", "workspace__slug")
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")

@@ -78,7 +78,7 @@ def verify_token(token: str) -> TokenClaims:
 
 
 def _decode(token: str, header: dict[str, Any]) -> dict[str, Any]:
-    algorithm = header.get("alg")
+    algorithm = str(header.get("alg"))
     candidates = _keys_for(algorithm, header.get("kid"))
     if not candidates:
         raise NotAuthenticated(f"tokens signed with {algorithm!r} are not accepted here")
