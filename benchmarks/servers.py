@@ -18,6 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 APP = "eventsproject.asgi:application"
 START_TIMEOUT_SECS = 30.0
+UVICORN_WS = {
+    "uvicorn": "websockets",
+    "uvicorn-sansio": "websockets-sansio",
+    "uvicorn-wsproto": "wsproto",
+}
 # Production settings: DEBUG on records every SQL query and costs CPU per request.
 # The secrets are throwaway values for servers that listen on loopback only.
 PRODUCTION_ENV = {
@@ -33,13 +38,13 @@ def server_argv(kind: str, port: int) -> list[str]:
     if kind == "daphne":
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APP]
     if kind.startswith("uvicorn"):
-        ws = "wsproto" if kind == "uvicorn-wsproto" else "websockets"
+        ws = UVICORN_WS.get(kind, "websockets")
         return [
             *(sys.executable, "-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", str(port)),
             *("--loop", "uvloop", "--http", "httptools", "--ws", ws),
             *("--no-access-log", "--log-level", "warning"),
         ]
-    raise ValueError(f"unknown server {kind!r}; use daphne, uvicorn or uvicorn-wsproto")
+    raise ValueError(f"unknown server {kind!r}; use daphne, {', '.join(UVICORN_WS)}")
 
 
 def manage(var_dir: str, *args: str) -> str:
