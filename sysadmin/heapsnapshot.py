@@ -14,6 +14,7 @@ import gc
 import sys
 import types
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 NODE_FIELDS = ["type", "name", "id", "self_size", "edge_count", "trace_node_id", "detachedness"]
@@ -27,6 +28,10 @@ EDGE_TYPES = ["context", "element", "property", "internal", "hidden", "shortcut"
 NODE_TYPE = {name: index for index, name in enumerate(NODE_TYPES)}
 EDGE_TYPE = {name: index for index, name in enumerate(EDGE_TYPES)}
 MAX_NAME_CHARS = 200
+# A container's first items only: a list of millions of numbers would otherwise become
+# millions of nodes (its own size still counts in full).
+MAX_EDGES_PER_OBJECT = 10_000
+_ROOT = object()
 CALLABLES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType)
 
 
@@ -113,7 +118,7 @@ class HeapGraph:
 
 
 def _dict_edges(graph: HeapGraph, source: int, obj: dict) -> None:
-    for key, value in list(obj.items()):
+    for key, value in islice(list(obj.items()), MAX_EDGES_PER_OBJECT):
         name = key if isinstance(key, str) else repr(key)[:MAX_NAME_CHARS]
         graph.link(source, "property", name, value)
         if not isinstance(key, str):
@@ -121,7 +126,7 @@ def _dict_edges(graph: HeapGraph, source: int, obj: dict) -> None:
 
 
 def _sequence_edges(graph: HeapGraph, source: int, obj: list | tuple) -> None:
-    for position, value in enumerate(list(obj)):
+    for position, value in enumerate(list(obj)[:MAX_EDGES_PER_OBJECT]):
         graph.link(source, "element", position, value)
 
 
@@ -134,7 +139,8 @@ def _referent_name(obj: object, referent: object, position: int) -> str:
 
 
 def _other_edges(graph: HeapGraph, source: int, obj: object) -> None:
-    for position, referent in enumerate(gc.get_referents(obj)):
+    referents = gc.get_referents(obj)[:MAX_EDGES_PER_OBJECT]
+    for position, referent in enumerate(referents):
         graph.link(source, "internal", _referent_name(obj, referent, position), referent)
 
 
@@ -164,7 +170,9 @@ def _modules(graph: HeapGraph) -> list[tuple[str, object]]:
 def build_graph(objects: list[object]) -> HeapGraph:
     """The graph of the given tracked objects and what they refer to; node 0 is the root."""
     graph = HeapGraph()
-    root = graph.node(graph)  # a placeholder object for the synthetic root
+    # The root's placeholder must not be the graph itself: that cycle would keep millions of
+    # edges alive until the next collection, and in the next snapshot.
+    root = graph.node(_ROOT)
     tracked = [graph.node(obj) for obj in objects]
     for node in tracked:
         add_references(graph, node, graph.objects[node])
@@ -184,8 +192,17 @@ class StringTable:
         found = self._index.get(text)
         if found is None:
             found = self._index[text] = len(self.strings)
-            self.strings.append(text)
+            self.strings.append(utf8(text))
         return found
+
+
+def utf8(text: str) -> str:
+    """The text, with lone surrogates (which JSON cannot carry) escaped."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
 
 
 def _node_row(graph: HeapGraph, node: int, strings: StringTable) -> list[int]:

@@ -27,6 +27,7 @@ LOGGER_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 CHANNEL = "events:sys:logging"
 LEVELS_KEY = "events:sys:logging:levels"
 RETRY_SECS = 1.0
+SERVICE_LOGGERS = ("events", "history", "workspaces", "sysadmin", "django")
 Apply = Callable[[str, str], None]
 
 
@@ -40,8 +41,8 @@ def level_of(name: str) -> str:
 
 
 def known_loggers() -> list[str]:
-    """``root`` and every logger created so far, sorted by name."""
-    names = [n for n, v in logging.root.manager.loggerDict.items() if isinstance(v, logging.Logger)]
+    """``root``, the service's own loggers and every logger named so far, sorted."""
+    names = set(logging.root.manager.loggerDict) | set(SERVICE_LOGGERS)
     return [ROOT, *sorted(names)]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
@@ -55,7 +56,8 @@ def enforce_csrf(request: HttpRequest) -> None:
 
 
 def _session_operator(request: HttpRequest) -> Operator | None:
-    user = request.user  # type: ignore[attr-defined]
+    # DRF replaces ``request.user`` with its own (anonymous) user: read the session's.
+    user = get_user(request)
     if not user.is_authenticated:
         return None
     if not (user.is_active and user.is_staff):
