@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -57,6 +58,9 @@ CLOSE_CODES: dict[type[ServiceError], int] = {
 }
 CLOSE_BAD_REQUEST = 4400
 CLOSE_SLOW_CONSUMER = 4008
+# Where the server buffers without backpressure (Daphne), a client leaving more than this
+# unread in the server's write buffer is a slow consumer, as one filling its outbox is.
+WRITE_BUFFER_MAX_BYTES = 8 * 2**20
 # Frames whose handlers never touch the ORM: no database clean-up thread hop per frame.
 ORM_FREE_MESSAGES = frozenset({"websocket.receive"})
 
@@ -80,6 +84,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     caller: Caller | None = None
     subscription: Subscription | None = None
     sender: asyncio.Task | None = None
+    closer: asyncio.Task | None = None
     connected = False
     # Events come from the hub, never from a channel layer: no layer subscription per socket.
     channel_layer_alias = "events-consumers-use-no-channel-layer"
@@ -141,6 +146,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.subscription = Subscription(
             self.caller, filters, last_id="", outbox_max=settings.EVENTS_WS_OUTBOX_MAX
         )
+        self.subscription.on_overflow = self._cut_off
         await get_hub().join(self.workspace_id, self.subscription, after_id)
         self.sender = asyncio.get_running_loop().create_task(self._send_events())
         await self._audit("events.subscribed", {"filters": _describe(filters)})
@@ -149,24 +155,43 @@ class EventsConsumer(AsyncWebsocketConsumer):
         subscription = self.subscription
         assert subscription is not None  # noqa: S101 - set before the task starts
         send = _frame_sender(self.base_send)
+        buffered = _write_buffer_probe(send)
         try:
             while True:
                 await subscription.wait()
                 batch = subscription.take()
                 for _, frame in batch:
                     await send({"type": "websocket.send", "text": frame})
+                if buffered is not None and buffered() > WRITE_BUFFER_MAX_BYTES:
+                    raise SlowConsumer()
                 subscription.delivered += len(batch)
                 _observe(batch)
         except SlowConsumer:
-            SLOW_CONSUMERS.inc()
-            logger.warning("slow consumer disconnected")
-            await self.close(code=CLOSE_SLOW_CONSUMER, reason="SlowConsumer")
+            self._cut_off()
+
+    def _cut_off(self) -> None:
+        """Disconnect a slow consumer with 4008, once, even while a send is blocked.
+
+        Under a server with backpressure (uvicorn) the sender waits in ``send``
+        while the outbox fills; the overflow calls this, which stops the sender.
+        """
+        if self.closer is not None:
+            return
+        if self.sender is not None and self.sender is not asyncio.current_task():
+            self.sender.cancel()
+        self.closer = asyncio.get_running_loop().create_task(self._close_slow())
+
+    async def _close_slow(self) -> None:
+        SLOW_CONSUMERS.inc()
+        logger.warning("slow consumer disconnected")
+        await self.close(code=CLOSE_SLOW_CONSUMER, reason="SlowConsumer")
 
     async def disconnect(self, code: int) -> None:
-        if self.sender:
-            self.sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.sender
+        for task in (self.sender, self.closer):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if not self.connected:
             return
         CONNECTED.labels(transport=TRANSPORT).dec()
@@ -250,6 +275,21 @@ def _frame_sender(send: Any) -> Any:
     if isinstance(wrapper, InstanceSessionWrapper):
         return wrapper.real_send
     return send
+
+
+def _write_buffer_probe(send: Any) -> Callable[[], int] | None:
+    """How many bytes the server holds unsent for this client, where it can be read.
+
+    Daphne's send is ``partial(server.handle_reply, protocol)`` over a Twisted
+    transport that buffers whatever is written, so a client that stops reading
+    never makes ``send`` wait; its buffer is what grows. Other servers (uvicorn)
+    make ``send`` wait instead, and the outbox fills: None.
+    """
+    protocol = (getattr(send, "args", None) or [None])[0]
+    transport = getattr(protocol, "transport", None)
+    if transport is None or not hasattr(transport, "_tempDataLen"):
+        return None
+    return lambda: len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
 
 def _parse_frame(data: str | bytes | None) -> dict[str, Any]:

@@ -36,6 +36,8 @@ class Subscription:
         self.overflowed = False
         self._ready = asyncio.Event()
         self.delivered = 0
+        # Called once when the outbox overflows: the consumer may be stuck in a send.
+        self.on_overflow: Callable[[], None] | None = None
 
     def wants(self, envelope: Envelope) -> bool:
         """Whether this consumer should get the event now."""
@@ -53,6 +55,8 @@ class Subscription:
         if len(self.outbox) >= self.outbox_max:
             self.overflowed = True
             self.outbox.clear()
+            if self.on_overflow is not None:
+                self.on_overflow()
         else:
             self.outbox.append((envelope, frame))
         self._ready.set()
