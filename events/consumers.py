@@ -315,6 +315,11 @@ def _observe(batch: list) -> None:
     if not batch:
         return
     now = time.time()
-    DELIVERED.labels(transport=TRANSPORT).inc(len(batch))
+    _DELIVERED_HERE.inc(len(batch))
+    observe = DELIVERY_LATENCY.observe
     for envelope, _ in batch:
-        DELIVERY_LATENCY.observe(max(0.0, now - int(envelope["id"][:16]) / 1000))
+        observe(max(0.0, now - int(envelope["id"][:16]) / 1000))
+
+
+# ``labels()`` looks the child up under a lock: 1.7 us, once per batch (often one event).
+_DELIVERED_HERE = DELIVERED.labels(transport=TRANSPORT)

@@ -75,6 +75,9 @@ class Subscription:
         """Wait until something waits to be sent; False at the timeout."""
         if self.outbox or self.overflowed:
             return True
+        if timeout is None:  # the WebSocket sender's case: no timer per wait
+            await self._ready.wait()
+            return True
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError:
