@@ -105,7 +105,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.workspace_id = self.scope["url_route"]["kwargs"]["workspace_id"]
         self.started = time.monotonic()
         headers = {k.decode().lower(): v.decode() for k, v in self.scope.get("headers", [])}
-        self.query = {k: v for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
+        self.query = parse_qs(self.scope.get("query_string", b"").decode())
         client = self.scope.get("client") or [None]
         self.context = RequestContext(
             correlation_id=accept_correlation_id(headers.get("x-correlation-id")),

@@ -129,7 +129,9 @@ class Hub:
             held.release()
 
     @staticmethod
-    async def _replay(workspace_id: str, subscription: Subscription, after: str, target: str) -> None:
+    async def _replay(
+        workspace_id: str, subscription: Subscription, after: str, target: str
+    ) -> None:
         broker = get_broker()
         position = after
         while position < target:

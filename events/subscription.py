@@ -71,15 +71,15 @@ class Subscription:
         self._ready.clear()
         return batch
 
-    async def wait(self, timeout: float | None = None) -> bool:
+    async def wait(self, wait_secs: float | None = None) -> bool:
         """Wait until something waits to be sent; False at the timeout."""
         if self.outbox or self.overflowed:
             return True
-        if timeout is None:  # the WebSocket sender's case: no timer per wait
+        if wait_secs is None:  # the WebSocket sender's case: no timer per wait
             await self._ready.wait()
             return True
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            await asyncio.wait_for(self._ready.wait(), wait_secs)
         except TimeoutError:
             return False
         return True
