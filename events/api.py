@@ -67,6 +67,6 @@ class WorkspaceView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         # Unexpected exceptions go on to events.middleware.FailureMiddleware, the one place
         # that logs them, emits their error event and answers the generic 500.
-        django_request = getattr(self.request, "_request", self.request)
+        django_request: Any = getattr(self.request, "_request", self.request)
         django_request.caller = self.caller
         return super().handle_exception(exc)

@@ -73,7 +73,7 @@ def _run_from_sync(function: Callable[..., Awaitable[Any]], /, **kwargs: Any) ->
     except RuntimeError:
         async_to_sync(function)(**kwargs)
         return
-    task = loop.create_task(function(**kwargs))  # type: ignore[arg-type]
+    task: asyncio.Task = asyncio.ensure_future(function(**kwargs), loop=loop)
     _background.add(task)
     task.add_done_callback(_background.discard)
 

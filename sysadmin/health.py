@@ -32,7 +32,7 @@ async def ping_broker() -> None:
 
 def load_history() -> Any:
     """The history of this process (``history.get_history()``)."""
-    from history import get_history  # type: ignore[attr-defined]
+    from history import get_history
 
     return get_history()
 

@@ -117,7 +117,11 @@ def handle_message(data: bytes, apply: Apply) -> None:
 async def _apply_remembered(client: aioredis.Redis, apply: Apply) -> None:
     remembered = await client.hgetall(LEVELS_KEY)
     for name, level in remembered.items():
-        handle_message(orjson.dumps({"logger": name.decode(), "level": level.decode()}), apply)
+        handle_message(orjson.dumps({"logger": _text(name), "level": _text(level)}), apply)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def _listen_once(url: str, apply: Apply, ready: asyncio.Event | None) -> None:

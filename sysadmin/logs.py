@@ -113,7 +113,7 @@ class StdoutHandler(logging.StreamHandler):
     def __init__(self) -> None:
         super().__init__(sys.stdout)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> IO[str]:
         """The process's standard output now."""
         return sys.stdout
