@@ -18,9 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 APP = "eventsproject.asgi:application"
 START_TIMEOUT_SECS = 30.0
+# uvicorn's ``--ws websockets`` (websockets.legacy) is deprecated; ``auto`` is now sansio.
 UVICORN_WS = {
-    "uvicorn": "websockets",
-    "uvicorn-sansio": "websockets-sansio",
+    "uvicorn": "websockets-sansio",
+    "uvicorn-legacy": "websockets",
     "uvicorn-wsproto": "wsproto",
 }
 # Production settings: DEBUG on records every SQL query and costs CPU per request.
@@ -38,7 +39,7 @@ def server_argv(kind: str, port: int) -> list[str]:
     if kind == "daphne":
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APP]
     if kind.startswith("uvicorn"):
-        ws = UVICORN_WS.get(kind, "websockets")
+        ws = UVICORN_WS.get(kind, "websockets-sansio")
         return [
             *(sys.executable, "-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", str(port)),
             *("--loop", "uvloop", "--http", "httptools", "--ws", ws),

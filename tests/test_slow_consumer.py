@@ -31,7 +31,10 @@ BATCH = 50
 BATCHES = 60
 SERVERS = {
     "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}"],
-    "uvicorn": ["-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--loop", "uvloop"],
+    "uvicorn": [
+        *("-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}"),
+        *("--loop", "uvloop", "--ws", "websockets-sansio"),
+    ],
 }
 
 
