@@ -274,6 +274,7 @@ def _config(args: argparse.Namespace, tgt: Target) -> dict[str, Any]:
         "pad": args.pad,
         "persist": not args.no_persist,
         "cpus": os.cpu_count(),
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
         "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 

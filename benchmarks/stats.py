@@ -31,7 +31,8 @@ def table(report: dict[str, Any]) -> str:
     lines = [
         f"servers {cfg['servers']} x{len(cfg['urls'])}, broker {cfg['broker']}: "
         f"{cfg['consumers']} ws + {cfg['longpoll']} long-poll consumers, "
-        f"{cfg['rate']} events/s for {cfg['duration']} s (warm-up {cfg['warmup']} s)",
+        f"{cfg['rate']} events/s for {cfg['duration']} s (warm-up {cfg['warmup']} s); "
+        f"machine load {cfg['loadavg_1m_at_end']} on {cfg['cpus']} CPUs",
         f"events    sent {ev['measured']}  acked {ev['acked']}  errors {ev['errors']}  "
         f"send rate {ev['send_rate']}/s  max lag {ev['max_lag_ms']} ms",
         f"delivery  expected {dl['expected']}  received {dl['received']}  lost {dl['lost']}  "
