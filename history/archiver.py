@@ -38,6 +38,17 @@ BACKLOG_EVERY_SECS = 5.0
 RETENTION_EVERY_SECS = 3600.0
 
 
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that a callee swallowed.
+
+    ``sync_to_async`` (the SQLite history) waits for its thread and returns normally
+    when cancelled mid-call; the task stays "cancelling" and must stop here.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError()
+
+
 def consumer_name() -> str:
     """A name unique to this archiver among every process sharing the broker."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -70,6 +81,7 @@ class Archiver:
 
     async def step(self) -> int:
         """Archive one batch (waiting up to the flush time for it); return its size."""
+        raise_if_cancelled()
         batch = await self.collect()
         if batch:
             await self.archive(batch)
@@ -100,6 +112,7 @@ class Archiver:
                 await self.history.store(envelopes)
                 break
             except HistoryUnavailable as exc:
+                raise_if_cancelled()
                 ARCHIVE_FAILURES.inc()
                 await self._report_waiting(exc, delay)
                 await asyncio.sleep(delay)

@@ -175,8 +175,9 @@ class RedisBroker(Broker):
         group = next((g for g in groups if g["name"] == ARCHIVE_GROUP.encode()), None)
         if group is None:
             return
-        waiting = (group.get("lag") or 0) + group.get("pending", 0)
-        if waiting <= self.buffer_size:
+        # A pending entry (a batch being stored, or a dead archiver's, to be claimed again)
+        # may be older than the live buffer: trimming now would lose it.
+        if group.get("pending", 0) == 0 and (group.get("lag") or 0) <= self.buffer_size:
             await self.redis.xtrim(key, maxlen=self.buffer_size, approximate=True)
 
     async def archive_backlog(self) -> int:
