@@ -8,6 +8,7 @@ port with a temporary data directory and stops it at the end, so a plain
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
@@ -95,8 +96,10 @@ def start_noida() -> Noida:
 
 
 def delete_indices(url: str, prefix: str) -> None:
-    """Remove a test's indices and index template."""
-    for path in (f"{prefix}_v1-*", f"_index_template/{prefix}-events"):
-        request = urllib.request.Request(f"{url}/{path}", method="DELETE")  # noqa: S310
-        with contextlib.suppress(OSError):
+    """Remove a test's indices (by name: Elasticsearch 8 refuses wildcard deletes)."""
+    with contextlib.suppress(OSError, ValueError):
+        with urllib.request.urlopen(f"{url}/{prefix}_v1-*", timeout=10) as reply:  # noqa: S310
+            names = list(json.loads(reply.read()))
+        for path in [*names, f"_index_template/{prefix}-events"]:
+            request = urllib.request.Request(f"{url}/{path}", method="DELETE")  # noqa: S310
             urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 (a local test URL)
