@@ -105,7 +105,7 @@ class Archiver:
 
     async def archive(self, batch: list[ArchiveItem]) -> None:
         """Store a batch (retrying until the history takes it), then acknowledge it."""
-        envelopes = [item.envelope for item in batch if is_persistent(item.envelope)]
+        envelopes = [item.envelope for item in batch if is_persistent(dict(item.envelope))]
         delay = RETRY_MIN_SECS
         while True:
             try:

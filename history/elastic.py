@@ -37,7 +37,7 @@ Pending = tuple[Envelope, dict[str, Any]]
 OK_STATUSES = (200, 201, 409)  # 409: the document exists already (stored before)
 
 
-def http_node_class() -> str:
+def http_node_class() -> Any:
     """The async HTTP client the Elasticsearch client uses: aiohttp if installed, else httpx."""
     return "aiohttp" if importlib.util.find_spec("aiohttp") else "httpxasync"
 
@@ -45,9 +45,9 @@ def http_node_class() -> str:
 def es_error_message(exc: ApiError) -> str:
     """The reason Elasticsearch gives for refusing a request."""
     info = exc.info if isinstance(exc.info, dict) else {}
-    error = info.get("error") if isinstance(info.get("error"), dict) else {}
-    causes = error.get("root_cause") or [error]
-    reasons = [c.get("reason") for c in causes if isinstance(c, dict) and c.get("reason")]
+    error = info.get("error")
+    causes = (error.get("root_cause") or [error]) if isinstance(error, dict) else []
+    reasons = [str(c["reason"]) for c in causes if isinstance(c, dict) and c.get("reason")]
     return "; ".join(reasons) or str(exc.message)
 
 

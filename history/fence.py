@@ -10,6 +10,7 @@ workspace and the read rule, so the caller's query can only narrow them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,36 +41,35 @@ class QueryBody:
     aggs: dict[str, Any] | None = None
 
 
-def forbidden_key(value: Any, path: str = "") -> str | None:
-    """The path of the first forbidden key anywhere in a JSON value, if any."""
+def _keys(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every ``(key, path)`` of the objects in a JSON value, depth first."""
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
-            if str(key).lower() in FORBIDDEN_KEYS:
-                return where
-            found = forbidden_key(item, where)
-            if found:
-                return found
+            yield str(key), where
+            yield from _keys(item, where)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = forbidden_key(item, f"{path}[{index}]")
-            if found:
-                return found
-    return None
+            yield from _keys(item, f"{path}[{index}]")
 
 
-def count_aggs(aggs: Any, depth: int = 1) -> int:
-    """How many aggregations a tree holds; ValidationError past the depth limit."""
+def forbidden_key(value: Any) -> str | None:
+    """The path of the first forbidden key anywhere in a JSON value, if any."""
+    return next((where for key, where in _keys(value) if key.lower() in FORBIDDEN_KEYS), None)
+
+
+def _check_aggs(aggs: Any, depth: int) -> None:
     if not isinstance(aggs, dict) or not all(isinstance(a, dict) for a in aggs.values()):
         raise ValidationError("aggs must be an object of named aggregations")
     if depth > MAX_AGG_DEPTH:
         raise ValidationError(f"aggregations nest at most {MAX_AGG_DEPTH} levels deep")
-    total = len(aggs)
-    for agg in aggs.values():
-        for key in AGG_KEYS:
-            if key in agg:
-                total += count_aggs(agg[key], depth + 1)
-    return total
+
+
+def count_aggs(aggs: Any, depth: int = 1) -> int:
+    """How many aggregations a tree holds; ValidationError past the depth limit."""
+    _check_aggs(aggs, depth)
+    subs = [agg[key] for agg in aggs.values() for key in AGG_KEYS if key in agg]
+    return len(aggs) + sum(count_aggs(sub, depth + 1) for sub in subs)
 
 
 def _limit(value: Any) -> int:
