@@ -43,6 +43,9 @@ search_schema = extend_schema(
     ],
     responses={200: SearchOutputSerializer, **ERRORS},
     summary="Search the history with filters",
+    description="Events in publish order (`sort=asc`) or its reverse (`desc`, the default), "
+    "filtered (all filters combined with AND), limited to the events the caller may read; "
+    "pages are never short because of that. Pass `next` as `cursor` for the next page.",
 )
 
 
@@ -66,6 +69,9 @@ class SearchView(WorkspaceView):
         request=QueryBodySerializer,
         responses={200: QueryResultSerializer, 501: ErrorSerializer, **ERRORS},
         summary="Search with an Elasticsearch query body (Elasticsearch history only)",
+        description="The query runs inside the workspace and the caller's read rule. Scripts, "
+        "runtime fields and lookups in other indices are refused (400); aggregations are for "
+        "owners (403 otherwise), 3 levels deep at most. 501 on the SQLite history.",
     )
     async def post(self, request: Request, workspace_id: str) -> Response:
         caller = await self.authorize(request, workspace_id, SEARCH)
