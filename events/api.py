@@ -22,6 +22,7 @@ from events.context import RequestContext, user_id_var, workspace_id_var
 from events.errors import EventTooLarge, PermissionDenied, ValidationError
 from workspaces.auth import authenticate_request
 from workspaces.caller import Caller
+from workspaces.schema import WorkspaceAutoSchema
 
 logger = logging.getLogger("events.api")
 
@@ -52,6 +53,7 @@ def json_body(request: Request) -> Any:
 class WorkspaceView(APIView):
     """An async DRF view about one workspace."""
 
+    schema = WorkspaceAutoSchema()
     caller: Caller | None = None
 
     async def authorize(self, request: Request, workspace_id: str, action: str) -> Caller:

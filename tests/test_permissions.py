@@ -247,3 +247,10 @@ async def test_search_is_guarded_at_the_door(broker, cast):
     assert (
         await AsyncClient().get(EMIT_URL.format("acme"), headers=cast["viewer"])
     ).status_code == 200
+
+
+async def test_the_openapi_schema_names_the_three_credentials(workspace):
+    schema = (await AsyncClient().get("/v2/schema", {"format": "json"})).json()
+    assert set(schema["components"]["securitySchemes"]) == {"bearer", "apiKey", "session"}
+    emit = schema["paths"]["/v2/workspaces/{workspace_id}/events"]["post"]
+    assert emit["security"] == [{"bearer": []}, {"apiKey": []}, {"session": []}]
