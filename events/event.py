@@ -174,7 +174,8 @@ def envelope_from_stored(event_id: str, data: bytes | str, workspace_id: str) ->
         return None
     if not isinstance(stored, dict) or not _is_valid_type(stored.get("type")):
         return None
-    source = stored.get("source") if isinstance(stored.get("source"), dict) else {}
+    raw_source = stored.get("source")
+    source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
     source["workspaceId"] = workspace_id
     envelope: dict[str, Any] = {"id": event_id, **stored, "source": source}
     envelope["id"] = event_id

@@ -100,13 +100,17 @@ class Filters:
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Whether an envelope passes every filter."""
-        if self.types and not any(p.fullmatch(event.get("type", "")) for p in self._type_patterns):
-            return False
-        for path, patterns in self._field_patterns:
-            values = [_text_of(v) for v in _lookup(event, path) if not isinstance(v, dict | list)]
-            if not any(p.fullmatch(v) for p in patterns for v in values):
-                return False
-        return not self.texts or self._matches_text(event)
+        return (
+            self._matches_type(event)
+            and all(
+                _field_matches(event, path, patterns) for path, patterns in self._field_patterns
+            )
+            and (not self.texts or self._matches_text(event))
+        )
+
+    def _matches_type(self, event: Mapping[str, Any]) -> bool:
+        event_type = event.get("type", "")
+        return not self.types or any(p.fullmatch(event_type) for p in self._type_patterns)
 
     def _matches_text(self, event: Mapping[str, Any]) -> bool:
         found = set(words(event.get("type", "")))
@@ -125,26 +129,32 @@ def parse_filters(params: Mapping[str, Any], *, ignore: Iterable[str] = ()) -> F
     if not isinstance(params, Mapping):
         raise ValidationError("filters must be an object")
     skipped = set(ignore)
-    types: list[str] = []
-    texts: list[str] = []
-    fields: dict[str, list[str]] = {}
+    collected: dict[str, list[str]] = {"types": [], "text": []}
     for key, raw in params.items():
-        if key in skipped:
-            continue
-        values = _as_list(key, raw)
-        if key == "types":
-            types.extend(t.strip() for v in values for t in v.split(",") if t.strip())
-        elif key == "text":
-            texts.extend(v for v in values if words(v))
-        elif key.split(".")[0] in FIELD_ROOTS and all(key.split(".")):
-            fields.setdefault(key, []).extend(values)
-        else:
-            raise ValidationError(f"unknown filter {key!r}", details={"field": key})
+        if key not in skipped:
+            _collect(collected, key, _as_list(key, raw))
+    types, texts = collected.pop("types"), collected.pop("text")
     return Filters(
-        types=tuple(types),
-        fields=tuple((k, tuple(v)) for k, v in fields.items()),
-        texts=tuple(texts),
+        types=tuple(t.strip() for v in types for t in v.split(",") if t.strip()),
+        fields=tuple((k, tuple(v)) for k, v in collected.items()),
+        texts=tuple(v for v in texts if words(v)),
     )
+
+
+def _collect(collected: dict[str, list[str]], key: str, values: list[str]) -> None:
+    if key not in ("types", "text") and not _is_field_path(key):
+        raise ValidationError(f"unknown filter {key!r}", details={"field": key})
+    collected.setdefault(key, []).extend(values)
+
+
+def _is_field_path(key: str) -> bool:
+    parts = key.split(".")
+    return parts[0] in FIELD_ROOTS and all(parts)
+
+
+def _field_matches(event: Mapping[str, Any], path: list[str], patterns: list[re.Pattern]) -> bool:
+    values = [_text_of(v) for v in _lookup(event, path) if not isinstance(v, dict | list)]
+    return any(p.fullmatch(v) for p in patterns for v in values)
 
 
 def query_params(query: Any) -> dict[str, list[str]]:

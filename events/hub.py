@@ -124,7 +124,7 @@ class Hub:
         try:
             await self._replay(workspace_id, subscription, after_id, target)
         finally:
-            feed.subscriptions.discard(held)  # type: ignore[arg-type]
+            feed.subscriptions.discard(held)
             feed.subscriptions.add(subscription)
             held.release()
 

@@ -32,7 +32,8 @@ class CorrelationIdMiddleware:
 
     def __init__(self, get_response: Callable) -> None:
         self.get_response = get_response
-        if iscoroutinefunction(get_response):
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
             markcoroutinefunction(self)
 
     def _start(self, request: HttpRequest) -> str:
@@ -44,7 +45,7 @@ class CorrelationIdMiddleware:
         return correlation_id
 
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
-        if iscoroutinefunction(self):
+        if self.is_async:
             return self.__acall__(request)
         correlation_id = self._start(request)
         response = self.get_response(request)

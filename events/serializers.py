@@ -22,7 +22,8 @@ class ClientEventSerializer(serializers.Serializer):
 
 
 class EmitInputSerializer(serializers.Serializer):
-    events = ClientEventSerializer(many=True, min_length=1, max_length=100)
+    # DRF passes min_length/max_length to the ListSerializer that many=True makes.
+    events = ClientEventSerializer(many=True, min_length=1, max_length=100)  # type: ignore[call-arg]
 
 
 class HostSerializer(serializers.Serializer):
@@ -50,7 +51,8 @@ class EnvelopeSerializer(serializers.Serializer):
     id = serializers.CharField()
     type = serializers.CharField()
     payload = serializers.JSONField(allow_null=True)
-    source = SourceSerializer()
+    # DRF's metaclass moves declared fields out of the class: "source" shadows nothing.
+    source = SourceSerializer()  # type: ignore[assignment]
     target = TargetSerializer(required=False)
     options = OptionsSerializer()
     error = ErrorInfoSerializer(required=False)

@@ -24,7 +24,7 @@ from events.serializers import (
 from history.views import get_events, search_schema
 from workspaces.caller import CONSUME, EMIT
 
-ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 413, 500)}
+ERRORS = dict.fromkeys((400, 401, 403, 404, 413, 500), ErrorSerializer)
 POLL_PARAMS = ("cursor", "timeout")
 
 

@@ -71,5 +71,5 @@ class Broker(ABC):
     async def ping(self) -> None:
         """Raise if the broker does not answer."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - an optional hook; the memory broker has nothing to release
         """Release connections."""

@@ -56,7 +56,8 @@ class RedisBroker(Broker):
     def __init__(self, url: str, *, buffer_size: int, max_backlog: int) -> None:
         self.buffer_size = buffer_size
         self.max_backlog = max_backlog
-        self.redis = aioredis.Redis.from_url(
+        # redis-py's annotations of stream replies describe RESP3; we read RESP2 replies.
+        self.redis: Any = aioredis.Redis.from_url(
             url, max_connections=10_000, socket_timeout=SOCKET_TIMEOUT_SECS
         )
         self._known_streams: list[bytes] = []
