@@ -75,7 +75,7 @@ def validate_type(value: Any) -> str:
 
 
 def _validate_target(value: Any) -> dict[str, str] | None:
-    if value is None:
+    if value is None or value == {}:
         return None
     if not isinstance(value, dict) or not set(value) <= set(TARGET_KEYS):
         raise ValidationError(

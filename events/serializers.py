@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
+
+EVENT_ID_PATTERN = r"^[0-9]{1,16}-[0-9]{1,10}$"
 
 
 class TargetSerializer(serializers.Serializer):
@@ -17,13 +20,30 @@ class OptionsSerializer(serializers.Serializer):
 class ClientEventSerializer(serializers.Serializer):
     type = serializers.RegexField(r"^[A-Za-z0-9 ._-]{1,128}$")
     payload = serializers.JSONField(required=False, allow_null=True)
-    target = TargetSerializer(required=False)
-    options = OptionsSerializer(required=False)
+    target = TargetSerializer(required=False, allow_null=True)
+    options = OptionsSerializer(required=False, allow_null=True)
 
 
 class EmitInputSerializer(serializers.Serializer):
-    # DRF passes min_length/max_length to the ListSerializer that many=True makes.
-    events = ClientEventSerializer(many=True, min_length=1, max_length=100)  # type: ignore[call-arg]
+    events = serializers.ListField(
+        child=ClientEventSerializer(), min_length=1, max_length=settings.EVENTS_MAX_BATCH
+    )
+
+
+class PollQuerySerializer(serializers.Serializer):
+    """The long poll's own parameters; any search filter may be added (``payload.x=1``)."""
+
+    cursor = serializers.RegexField(
+        EVENT_ID_PATTERN, required=False, help_text="The cursor of the last answer"
+    )
+    timeout = serializers.FloatField(
+        required=False,
+        min_value=0,
+        max_value=settings.EVENTS_LONGPOLL_MAX_SECS,
+        help_text="Seconds to wait for a matching event",
+    )
+    types = serializers.CharField(required=False, help_text="Comma list; prefix* and *suffix")
+    text = serializers.CharField(required=False, help_text="Words that must all appear")
 
 
 class HostSerializer(serializers.Serializer):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,6 +19,7 @@ from events.serializers import (
     EmitOutputSerializer,
     ErrorSerializer,
     PollOutputSerializer,
+    PollQuerySerializer,
 )
 from history.views import get_events, search_schema
 from workspaces.caller import CONSUME, EMIT
@@ -71,12 +71,7 @@ class PollView(WorkspaceView):
 
     @extend_schema(
         operation_id="poll_events",
-        parameters=[
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="The cursor of the last poll"),
-            OpenApiParameter("timeout", OpenApiTypes.NUMBER, description="Seconds, 0 to 60"),
-            OpenApiParameter("types", OpenApiTypes.STR, description="Comma list; * wildcards"),
-            OpenApiParameter("text", OpenApiTypes.STR, description="Full-text words"),
-        ],
+        parameters=[PollQuerySerializer],
         responses={200: PollOutputSerializer, 410: ErrorSerializer, **ERRORS},
         summary="Wait for the next matching events",
     )
