@@ -27,6 +27,7 @@ from events.context import (
     user_id_var,
     workspace_id_var,
 )
+from events.emits import EmitPipeline
 from events.errors import (
     CursorExpired,
     NotAuthenticated,
@@ -35,13 +36,13 @@ from events.errors import (
     ValidationError,
     WorkspaceNotFound,
 )
-from events.event import parse_client_event
+from events.event import Envelope, parse_client_event
 from events.failures import report_failure
 from events.filters import Filters, parse_filters
 from events.hub import get_hub
 from events.ids import parse_id
 from events.metrics import CONNECTED, DELIVERED, DELIVERY_LATENCY, SLOW_CONSUMERS
-from events.publishing import publish, record_action
+from events.publishing import record_action
 from events.subscription import SlowConsumer, Subscription
 from workspaces.auth import aauthenticate_scope
 from workspaces.caller import CONSUME, EMIT, Caller
@@ -85,6 +86,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     subscription: Subscription | None = None
     sender: asyncio.Task | None = None
     closer: asyncio.Task | None = None
+    emits: EmitPipeline | None = None
     connected = False
     # Events come from the hub, never from a channel layer: no layer subscription per socket.
     channel_layer_alias = "events-consumers-use-no-channel-layer"
@@ -187,6 +189,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_SLOW_CONSUMER, reason="SlowConsumer")
 
     async def disconnect(self, code: int) -> None:
+        if self.emits is not None:
+            await self.emits.close()
         for task in (self.sender, self.closer):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -243,10 +247,32 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if not self.caller or not self.caller.can(EMIT):
             raise PermissionDenied("this caller may not emit in this workspace")
         event = parse_client_event(frame.get("event"))
-        [envelope] = await publish(
-            self.workspace_id, [event], caller=self.caller, context=self.context
-        )
-        await self.send_json({"op": "ack", "ref": frame.get("ref"), "event": envelope})
+        if self.emits is None:
+            self.emits = EmitPipeline(
+                self.workspace_id,
+                caller=self.caller,
+                context=self.context,
+                answer=self._answer_emit,
+                max_batch=settings.EVENTS_MAX_BATCH,
+            )
+        await self.emits.put(frame.get("ref"), event)
+
+    async def _answer_emit(
+        self, ref: Any, envelope: Envelope | None, exc: Exception | None
+    ) -> None:
+        if envelope is not None:
+            await self.send_json({"op": "ack", "ref": ref, "event": envelope})
+        elif isinstance(exc, ServiceError):
+            await self.send_json(error_frame(exc, ref))
+        elif exc is not None:
+            body = await report_failure(
+                exc,
+                workspace_id=self.workspace_id,
+                caller=self.caller,
+                context=self.context,
+                where="websocket frame",
+            )
+            await self.send_json({"op": "error", "ref": ref, **body})
 
     async def _change_filters(self, frame: dict[str, Any]) -> None:
         if not self.caller or not self.caller.can(CONSUME) or self.subscription is None:

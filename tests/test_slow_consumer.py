@@ -91,8 +91,12 @@ async def open_raw(port: int, key: str) -> tuple[asyncio.StreamReader, asyncio.S
     return reader, writer
 
 
-async def emit_a_lot(port: int, key: str) -> None:
-    """Emit far more than a client's share of the service's memory."""
+async def emit_until_cut_off(port: int, key: str) -> None:
+    """Emit big events until the service counts a slow consumer (at most BATCHES batches).
+
+    The client must read soon after the cut-off: a server gives a close
+    handshake only so long before it drops the connection.
+    """
     event = {"type": "big", "payload": "x" * EVENT_PAD_BYTES, "options": {"persist": False}}
     body = orjson.dumps({"events": [event] * BATCH})
     headers = {"X-Api-Key": key, "Content-Type": "application/json"}
@@ -102,6 +106,9 @@ async def emit_a_lot(port: int, key: str) -> None:
                 "/v2/workspaces/acme/events", content=body, headers=headers
             )
             assert response.status_code == 201, response.text
+            metrics = (await client.get("/metrics")).text
+            if "\nevents_slow_consumers_total 1.0" in metrics:
+                return
 
 
 async def close_code(reader: asyncio.StreamReader) -> int | None:
@@ -123,6 +130,6 @@ async def close_code(reader: asyncio.StreamReader) -> int | None:
 async def test_it_disconnects_a_client_that_stops_reading_with_4008(server):
     port, key = server
     reader, writer = await open_raw(port, key)
-    await emit_a_lot(port, key)
+    await emit_until_cut_off(port, key)
     assert await close_code(reader) == 4008
     writer.close()

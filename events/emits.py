@@ -1,0 +1,89 @@
+"""A connection's emits: published in its order, several per broker round trip when they queue.
+
+A WebSocket client's frames are handled one after another. Publishing each
+emit before reading the next frame limited a connection to one broker round
+trip, plus a few turns of a busy event loop, per event: under fan-out load the
+emits of one connection queued for seconds. Here a frame only queues its
+(validated) event; one task per connection publishes whatever waits, in order,
+as one batch (one ``XADD`` pipeline), then answers each emit. An emit the
+broker refuses is retried alone, so one bad event fails only its own frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from events.context import RequestContext
+from events.event import ClientEvent, Envelope
+from events.publishing import publish
+from workspaces.caller import Caller
+
+# ``answer(ref, envelope, None)`` after a publish, ``answer(ref, None, exc)`` after a failure.
+Answer = Callable[[Any, Envelope | None, Exception | None], Awaitable[None]]
+Waiting = tuple[Any, ClientEvent]
+
+
+class EmitPipeline:
+    """Publishes one connection's emits in order, batching those that wait."""
+
+    def __init__(
+        self,
+        workspace_id: str,
+        *,
+        caller: Caller,
+        context: RequestContext,
+        answer: Answer,
+        max_batch: int,
+    ) -> None:
+        self.workspace_id = workspace_id
+        self.caller = caller
+        self.context = context
+        self.answer = answer
+        self.max_batch = max_batch
+        # Bounded: a client emitting faster than the broker takes waits for room.
+        self.waiting: asyncio.Queue[Waiting] = asyncio.Queue(max_batch)
+        self.task: asyncio.Task | None = None
+
+    async def put(self, ref: Any, event: ClientEvent) -> None:
+        """Queue an emit; it is answered once published."""
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="emits")
+        await self.waiting.put((ref, event))
+
+    async def close(self) -> None:
+        """Stop publishing (emits not yet published are never answered)."""
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.waiting.get()]
+            while len(batch) < self.max_batch and not self.waiting.empty():
+                batch.append(self.waiting.get_nowait())
+            await self._publish(batch)
+
+    async def _publish(self, batch: list[Waiting]) -> None:
+        try:
+            envelopes = await publish(
+                self.workspace_id,
+                [event for _, event in batch],
+                caller=self.caller,
+                context=self.context,
+            )
+        except Exception as exc:
+            await self._after_failure(batch, exc)
+            return
+        for (ref, _), envelope in zip(batch, envelopes, strict=True):
+            await self.answer(ref, envelope, None)
+
+    async def _after_failure(self, batch: list[Waiting], exc: Exception) -> None:
+        if len(batch) == 1:
+            await self.answer(batch[0][0], None, exc)
+            return
+        for item in batch:
+            await self._publish([item])
