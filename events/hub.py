@@ -17,6 +17,7 @@ import orjson
 
 from events.broker import get_broker
 from events.event import Envelope
+from events.ids import normalize_id
 from events.subscription import Subscription
 
 logger = logging.getLogger("events.hub")
@@ -111,6 +112,7 @@ class Hub:
     ) -> None:
         """Add a subscription, starting at the current end or after ``after_id``."""
         if after_id is not None:
+            after_id = normalize_id(after_id)
             await get_broker().check_cursor(workspace_id, after_id)
         feed = await self._feed(workspace_id)
         if after_id is None:

@@ -28,6 +28,11 @@ def parse_id(value: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def normalize_id(value: str) -> str:
+    """Return an event id or stream id in the event id's fixed-width form."""
+    return format_id(*parse_id(value))
+
+
 def from_stream_id(stream_id: str | bytes) -> str:
     """Turn a Redis stream id (``1764302400123-0``) into an event id."""
     text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id

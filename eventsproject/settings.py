@@ -192,6 +192,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "2.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "events.schema.close_strict_objects",
+    ],
     # Section 4's credentials (workspaces.schema puts them on every workspace operation).
     "APPEND_COMPONENTS": {
         "securitySchemes": {

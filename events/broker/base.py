@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from events.event import Envelope
 
+AHEAD_MESSAGE = "The cursor is ahead of this workspace's stream; catch up through search"
+
 
 @dataclass(frozen=True)
 class ArchiveItem:
@@ -48,8 +50,8 @@ class Broker(ABC):
 
     @abstractmethod
     async def check_cursor(self, workspace_id: str, after_id: str) -> None:
-        """Raise CursorExpired if events after ``after_id`` were trimmed, ValidationError
-        if the cursor is malformed or ahead of the stream."""
+        """Raise CursorExpired if ``after_id`` is outside the live buffer (events after
+        it were trimmed, or it is ahead of the stream); ValidationError if malformed."""
 
     @abstractmethod
     async def last_id(self, workspace_id: str) -> str:

@@ -13,8 +13,8 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from events.broker.base import ArchiveItem, Broker, Page
-from events.errors import CursorExpired, ValidationError
+from events.broker.base import AHEAD_MESSAGE, ArchiveItem, Broker, Page
+from events.errors import CursorExpired
 from events.event import envelope_from_stored
 from events.ids import ZERO_ID, format_id, parse_id
 
@@ -131,7 +131,7 @@ class MemoryBroker(Broker):
             if after_id < stream.max_deleted_id:
                 raise CursorExpired()
             if after_id > stream.last_id:
-                raise ValidationError("the cursor is ahead of this workspace's stream")
+                raise CursorExpired(AHEAD_MESSAGE)
 
     async def last_id(self, workspace_id: str) -> str:
         with self._lock:

@@ -18,8 +18,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from events.broker.base import ArchiveItem, Broker, Page
-from events.errors import CursorExpired, ValidationError
+from events.broker.base import AHEAD_MESSAGE, ArchiveItem, Broker, Page
+from events.errors import CursorExpired
 from events.event import envelope_from_stored
 from events.ids import ZERO_ID, from_stream_id, to_stream_id
 
@@ -100,7 +100,7 @@ class RedisBroker(Broker):
         if trimmed and first and after_id < from_stream_id(first[0]):
             raise CursorExpired()
         if after_id > last:
-            raise ValidationError(f"the cursor {after_id} is ahead of this workspace's stream")
+            raise CursorExpired(AHEAD_MESSAGE)
 
     async def last_id(self, workspace_id: str) -> str:
         entries = await self.redis.xrevrange(stream_key(workspace_id), count=1)
