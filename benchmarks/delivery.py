@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         watch.start()
         try:
             emitted = _emit(args, tgt, gen, watch)
-            _drain(args, gen, emitted["measured"])
+            _drain(args, gen, emitted["measured"], watch)
         finally:
             results = gen.finish()
             watch.stop()
@@ -209,19 +209,19 @@ def _emit(args: argparse.Namespace, tgt: Target, gen: Generator, watch: Watch) -
         phase, value = phases.get(timeout=READY_TIMEOUT_SECS + args.warmup + args.duration)
         if phase == "start":
             watch.mark_start()
-        elif phase == "end":
-            watch.mark_end()
         elif phase == "result":
             result = value
     proc.join(10)
     return result
 
 
-def _drain(args: argparse.Namespace, gen: Generator, measured: int) -> None:
+def _drain(args: argparse.Namespace, gen: Generator, measured: int, watch: Watch) -> None:
+    """Wait until every delivery came or the drain timeout; CPU is counted until then."""
     expected = measured * (args.consumers + args.longpoll)
     deadline = time.monotonic() + args.drain_timeout
     while gen.received() < expected and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.05)
+    watch.mark_end()
     time.sleep(0.5)  # let duplicates, if any, arrive
 
 
@@ -237,8 +237,8 @@ def build_report(
     consumers = args.consumers + args.longpoll
     expected = emitted["measured"] * consumers
     received = sum(r["received"] for r in results)
-    window = emitted["window_secs"]
-    processes = watch.report(window)
+    window = watch.window_secs
+    processes = watch.report()
     return {
         "config": _config(args, tgt),
         "events": emitted,
@@ -271,6 +271,7 @@ def _config(args: argparse.Namespace, tgt: Target) -> dict[str, Any]:
         "warmup": args.warmup,
         "client_procs": args.client_procs,
         "emitters": args.emitters,
+        "drain_timeout": args.drain_timeout,
         "pad": args.pad,
         "persist": not args.no_persist,
         "cpus": os.cpu_count(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 import psutil
@@ -44,6 +45,8 @@ class Watch:
     peak_rss: dict[str, int] = field(default_factory=dict)
     cpu_start: dict[str, float] = field(default_factory=dict)
     cpu_end: dict[str, float] = field(default_factory=dict)
+    started_at: float = 0.0
+    ended_at: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -59,10 +62,12 @@ class Watch:
 
     def mark_start(self) -> None:
         """Mark the start of the measured window."""
+        self.started_at = time.monotonic()
         self.cpu_start = {name: cpu_secs(pid) for name, pid in self.pids.items()}
 
     def mark_end(self) -> None:
         """Mark the end of the measured window."""
+        self.ended_at = time.monotonic()
         self.cpu_end = {name: cpu_secs(pid) for name, pid in self.pids.items()}
 
     def stop(self) -> None:
@@ -71,8 +76,14 @@ class Watch:
         if self._thread:
             self._thread.join()
 
-    def report(self, window_secs: float) -> dict[str, dict[str, float]]:
+    @property
+    def window_secs(self) -> float:
+        """Seconds between the marks."""
+        return max(0.0, self.ended_at - self.started_at)
+
+    def report(self) -> dict[str, dict[str, float]]:
         """CPU seconds, cores used in the window, and peak RSS in MB, per process."""
+        window_secs = self.window_secs
         out = {}
         for name, pid in self.pids.items():
             used = self.cpu_end.get(name, 0.0) - self.cpu_start.get(name, 0.0)

@@ -35,10 +35,12 @@ def table(report: dict[str, Any]) -> str:
         f"machine load {cfg['loadavg_1m_at_end']} on {cfg['cpus']} CPUs",
         f"events    sent {ev['measured']}  acked {ev['acked']}  errors {ev['errors']}  "
         f"send rate {ev['send_rate']}/s  max lag {ev['max_lag_ms']} ms",
-        f"delivery  expected {dl['expected']}  received {dl['received']}  lost {dl['lost']}  "
+        f"delivery  expected {dl['expected']}  received {dl['received']}  "
+        f"lost (not received {cfg['drain_timeout']:g} s after the last emit) {dl['lost']}  "
         f"duplicates {dl['duplicates']}  out-of-order {dl['out_of_order']}  "
         f"closed {dl['closed_during_run'] or '-'}",
-        f"rate      {report['rates']['deliveries_per_sec']} deliveries/s",
+        f"rate      {report['rates']['deliveries_per_sec']} deliveries/s "
+        "(from the first measured emit to the last delivery)",
         "latency   " + "  ".join(f"{k} {v} ms" for k, v in lat.items()),
         "of which to publish (event id time - send time, 1 ms resolution): "
         + "  ".join(f"{k} {v}" for k, v in report["publish_latency_ms"].items() if k != "mean"),
