@@ -38,15 +38,15 @@ def test_every_line_is_json_with_timestamp_level_logger_and_message(log_lines):
 
 
 def test_lines_carry_the_correlation_user_and_workspace_where_known(log_lines):
+    context_vars = (correlation_id_var, user_id_var, workspace_id_var)
+    outside_tokens = [var.set(None) for var in context_vars]
     logging.getLogger("events.test").info("outside any request")
-    tokens = [
-        correlation_id_var.set("corr-7"),
-        user_id_var.set("u-42"),
-        workspace_id_var.set("acme"),
-    ]
+    values = ("corr-7", "u-42", "acme")
+    inside_tokens = [var.set(value) for var, value in zip(context_vars, values, strict=True)]
     logging.getLogger("events.test").info("inside a request")
-    for var, token in zip((correlation_id_var, user_id_var, workspace_id_var), tokens, strict=True):
-        var.reset(token)
+    for tokens in (inside_tokens, outside_tokens):
+        for var, token in zip(context_vars, tokens, strict=True):
+            var.reset(token)
     outside, inside = log_lines()
     assert "correlationId" not in outside
     assert inside["correlationId"] == "corr-7"
