@@ -173,6 +173,9 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
         "uvicorn.access": {"level": "WARNING"},
         "uvicorn.error": {"level": "INFO"},
+        # The Elasticsearch client logs every request at INFO: one line per archive batch.
+        "elastic_transport": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
     },
 }
 
