@@ -32,4 +32,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/sys/healthcheck', timeout=4).status != 200)"]
 
 # Apply the migrations (idempotent), then serve.
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec daphne -b 0.0.0.0 -p 8000 eventsproject.asgi:application"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec daphne -v 0 -b 0.0.0.0 -p 8000 eventsproject.asgi:application"]

@@ -37,7 +37,7 @@ from events.errors import (
     WorkspaceNotFound,
 )
 from events.event import Envelope, parse_client_event
-from events.failures import report_failure
+from events.failures import INTERNAL_MESSAGE, report_failure
 from events.filters import Filters, parse_filters
 from events.hub import get_hub
 from events.ids import parse_id
@@ -59,6 +59,7 @@ CLOSE_CODES: dict[type[ServiceError], int] = {
 }
 CLOSE_BAD_REQUEST = 4400
 CLOSE_SLOW_CONSUMER = 4008
+CLOSE_INTERNAL_ERROR = 1011
 # Where the server buffers without backpressure (Daphne), a client leaving more than this
 # unread in the server's write buffer is a slow consumer, as one filling its outbox is.
 WRITE_BUFFER_MAX_BYTES = 8 * 2**20
@@ -119,9 +120,21 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self._open(headers)
         except ServiceError as error:
             logger.info("websocket refused: %s", error.message)
-            if not self.connected:
-                await self.accept()
-            await self.close(code=close_code(error), reason=error.message[:120])
+            await self._refuse(close_code(error), error.message)
+        except Exception as exc:
+            await report_failure(
+                exc,
+                workspace_id=self.workspace_id,
+                caller=self.caller,
+                context=self.context,
+                where="websocket connect",
+            )
+            await self._refuse(CLOSE_INTERNAL_ERROR, INTERNAL_MESSAGE)
+
+    async def _refuse(self, code: int, reason: str) -> None:
+        if not self.connected:
+            await self.accept()
+        await self.close(code=code, reason=reason[:120])
 
     def _bind_context(self) -> None:
         correlation_id_var.set(self.context.correlation_id)

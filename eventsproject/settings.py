@@ -176,6 +176,8 @@ LOGGING = {
         # The Elasticsearch client logs every request at INFO: one line per archive batch.
         "elastic_transport": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        # Django's own 4xx warnings repeat the access line; 5xx are logged with their stack.
+        "django.request": {"level": "ERROR"},
     },
 }
 

@@ -83,3 +83,25 @@ async def test_it_refuses_a_handshake_without_credentials(broker, workspace):
     closed = await client.receive_output(timeout=2)
     assert closed["type"] == "websocket.close"
     assert closed["code"] == 4401
+
+
+async def test_an_unexpected_failure_at_connect_closes_with_1011_and_emits_an_error_event(
+    broker, key, monkeypatch
+):
+    import events.hub
+
+    async def broken_join(*args, **kwargs):
+        raise RuntimeError("injected")
+
+    watcher = await connect(key, query="types=error")
+    monkeypatch.setattr(events.hub.Hub, "join", broken_join)
+    client = ws_client(headers=[(b"x-api-key", key.encode())])
+    await client.connect()
+    closed = await client.receive_output(timeout=2)
+    assert closed["type"] == "websocket.close"
+    assert closed["code"] == 1011
+    monkeypatch.undo()
+    [frame] = await next_frames(watcher, 1, types={"error"})
+    assert frame["event"]["error"]["error"] == "InternalError"
+    assert frame["event"]["payload"] == {"where": "websocket connect"}
+    await watcher.disconnect()
