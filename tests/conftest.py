@@ -8,7 +8,7 @@ default, flushed around each test).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
@@ -110,6 +110,24 @@ def history(request: pytest.FixtureRequest, transactional_db: None):
         delete_indices(url, prefix)
 
 
+@pytest.fixture(autouse=True)
+async def _stop_feeds() -> AsyncIterator[None]:
+    """Stop the feeds a test started, before its event loop closes."""
+    yield
+    from events.hub import get_hub
+
+    await get_hub().close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_context() -> None:
+    """Each test starts outside any request: no correlation, user or workspace id."""
+    from events.context import correlation_id_var, user_id_var, workspace_id_var
+
+    for var in (correlation_id_var, user_id_var, workspace_id_var):
+        var.set(None)
+
+
 # --- Operations (sysadmin) ---------------------------------------------------
 
 
@@ -153,7 +171,7 @@ def make_token():
 
 @pytest.fixture
 def make_member(transactional_db: None):
-    """Give a user a role: ``make_member("u-1", "owner", "acme")`` (sync: wrap it in async tests)."""
+    """Give a user a role: ``make_member("u-1", "owner", "acme")``."""
     from workspaces.models import Membership
 
     def make(user: str, role: str, workspace_id: str = "acme") -> None:
