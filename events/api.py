@@ -44,6 +44,8 @@ def json_body(request: Request) -> Any:
         body = request._request.body
     except RequestDataTooBig:
         raise EventTooLarge("the request body is too large") from None
+    if not body.strip():
+        return {}
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

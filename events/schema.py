@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-CLOSED_OBJECTS = ("TargetRequest", "QueryBodyRequest", "LogLevelInputRequest")
+CLOSED_OBJECTS = ("TargetRequest", "QueryBodyRequest")
 
 
 def close_strict_objects(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -3,45 +3,42 @@
 Paging keys (``limit``, ``sort``, ``cursor``) and dates (``afterDate``,
 ``beforeDate``) are read here; every other key is a filter, parsed by
 ``events.filters.parse_filters`` exactly as for live consumers. The cursor is
-opaque to clients: the id of the last event of the page, base64url-encoded.
+opaque to clients: the id of the last event of the page.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from events.errors import ValidationError
 from events.filters import parse_filters
-from events.ids import parse_id
+from events.ids import normalize_id
 from history.base import ASC, DESC, SearchQuery
 from workspaces.caller import Caller
 
 PAGING_KEYS = ("limit", "sort", "cursor", "afterDate", "beforeDate")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-CURSOR_PREFIX = "e1:"
 
 
 def encode_cursor(event_id: str) -> str:
-    """The opaque ``next`` cursor that continues after ``event_id``."""
-    raw = (CURSOR_PREFIX + event_id).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """The ``next`` cursor that continues after ``event_id``: the id itself.
+
+    A page ends at an event, and ids order the history, so the id is all a
+    cursor needs; it is the long poll's cursor form too.
+    """
+    return event_id
 
 
 def decode_cursor(cursor: str) -> str:
-    """The event id a cursor continues after; ValidationError if it is not ours."""
+    """The event id a cursor continues after; ValidationError if it is not one."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raw = ""
-    if not raw.startswith(CURSOR_PREFIX):
-        raise ValidationError("cursor is not a cursor of this API", details={"field": "cursor"})
-    event_id = raw[len(CURSOR_PREFIX) :]
-    parse_id(event_id)
-    return event_id
+        return normalize_id(cursor)
+    except ValidationError:
+        raise ValidationError(
+            "cursor is not a cursor of this API", details={"field": "cursor"}
+        ) from None
 
 
 def parse_date(name: str, value: str) -> datetime:

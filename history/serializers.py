@@ -4,8 +4,34 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from events.serializers import EnvelopeSerializer
-from history.query import MAX_LIMIT
+from events.serializers import EVENT_ID_PATTERN, EnvelopeSerializer
+from history.query import DEFAULT_LIMIT, MAX_LIMIT
+
+
+class SearchQuerySerializer(serializers.Serializer):
+    """The search's own query parameters (field filters come on top: ``payload.x=1``)."""
+
+    types = serializers.CharField(
+        required=False, help_text="Comma list of types; `prefix*` and `*suffix`"
+    )
+    text = serializers.CharField(
+        required=False, help_text="Full text: every word in the type or payload"
+    )
+    afterDate = serializers.DateTimeField(
+        required=False, help_text="Only events created after (exclusive)"
+    )
+    beforeDate = serializers.DateTimeField(
+        required=False, help_text="Only events created before (exclusive)"
+    )
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT
+    )
+    sort = serializers.ChoiceField(
+        choices=["desc", "asc"], required=False, default="desc", help_text="Newest first or last"
+    )
+    cursor = serializers.RegexField(
+        EVENT_ID_PATTERN, required=False, help_text="The `next` of the previous page"
+    )
 
 
 class SearchResultSerializer(serializers.Serializer):

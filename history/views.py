@@ -12,26 +12,21 @@ from events.api import WorkspaceView, json_body, request_context
 from events.filters import query_params
 from events.serializers import ErrorSerializer
 from history.search import search_events, search_query_body
-from history.serializers import QueryBodySerializer, QueryResultSerializer, SearchOutputSerializer
+from history.serializers import (
+    QueryBodySerializer,
+    QueryResultSerializer,
+    SearchOutputSerializer,
+    SearchQuerySerializer,
+)
 from workspaces.caller import SEARCH
 
 ERRORS = dict.fromkeys((400, 401, 403, 404, 500, 503), ErrorSerializer)
 
 
-def _param(name: str, kind: OpenApiTypes, description: str) -> OpenApiParameter:
-    return OpenApiParameter(name, kind, description=description)
-
-
 search_schema = extend_schema(
     operation_id="search_events",
     parameters=[
-        _param("types", OpenApiTypes.STR, "Comma list of types; `prefix*` and `*suffix`"),
-        _param("text", OpenApiTypes.STR, "Full text: every word in the type or payload"),
-        _param("afterDate", OpenApiTypes.DATETIME, "Only events created after (exclusive)"),
-        _param("beforeDate", OpenApiTypes.DATETIME, "Only events created before (exclusive)"),
-        _param("limit", OpenApiTypes.INT, "1 to 500, default 50"),
-        _param("sort", OpenApiTypes.STR, "`desc` (default, newest first) or `asc`"),
-        _param("cursor", OpenApiTypes.STR, "The `next` of the previous page"),
+        SearchQuerySerializer,
         OpenApiParameter(
             "fields",
             OpenApiTypes.OBJECT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from sysadmin.loglevels import LEVELS
+from sysadmin.loglevels import LEVELS, LOGGER_NAME
 
 
 class HealthSerializer(serializers.Serializer):
@@ -19,5 +19,11 @@ class LoggersSerializer(serializers.Serializer):
 
 
 class LogLevelInputSerializer(serializers.Serializer):
-    logger = serializers.CharField(max_length=200)
+    logger = serializers.RegexField(LOGGER_NAME.pattern, max_length=200)
     level = serializers.ChoiceField(choices=[*LEVELS, *(level.lower() for level in LEVELS)])
+
+
+class LoggerQuerySerializer(serializers.Serializer):
+    logger = serializers.RegexField(
+        LOGGER_NAME.pattern, required=False, max_length=200, help_text="One logger"
+    )

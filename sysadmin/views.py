@@ -14,7 +14,7 @@ from adrf.views import APIView
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -25,7 +25,12 @@ from events.serializers import ErrorSerializer
 from sysadmin import heapdump, loglevels
 from sysadmin.health import health
 from sysadmin.operators import PLATFORM_WORKSPACE, Operator, require_operator
-from sysadmin.serializers import HealthSerializer, LoggersSerializer, LogLevelInputSerializer
+from sysadmin.serializers import (
+    HealthSerializer,
+    LoggerQuerySerializer,
+    LoggersSerializer,
+    LogLevelInputSerializer,
+)
 
 logger = logging.getLogger("sysadmin")
 ADMIN_ERRORS = dict.fromkeys((401, 403, 500), ErrorSerializer)
@@ -61,7 +66,7 @@ class LoggingView(APIView):
 
     @extend_schema(
         operation_id="get_log_levels",
-        parameters=[OpenApiParameter("logger", OpenApiTypes.STR, description="One logger")],
+        parameters=[LoggerQuerySerializer],
         responses={200: LoggersSerializer, 400: ErrorSerializer, **ADMIN_ERRORS},
         summary="The effective level of every logger, or of one",
         tags=["operations"],

@@ -123,8 +123,8 @@ async def test_it_filters_dates_exclusively(history, key):
     assert [e["payload"]["n"] for e in reply.json()["result"]["events"]] == [2, 1]
 
 
-async def test_it_pages_with_an_opaque_cursor_newest_first_or_oldest_first(history, key):
-    sent = await emit(key, *[{"type": "pages", "payload": {"n": n}} for n in range(5)])
+async def test_it_pages_with_a_cursor_newest_first_or_oldest_first(history, key):
+    await emit(key, *[{"type": "pages", "payload": {"n": n}} for n in range(5)])
     await archive_all()
     for sort, expected in (("desc", [4, 3, 2, 1, 0]), ("asc", [0, 1, 2, 3, 4])):
         seen, cursor, pages = [], None, 0
@@ -138,7 +138,6 @@ async def test_it_pages_with_an_opaque_cursor_newest_first_or_oldest_first(histo
             cursor = result["next"]
             if cursor is None:
                 break
-            assert cursor not in {e["id"] for e in sent}
         assert seen == expected
         assert pages == 3
 
