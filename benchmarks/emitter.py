@@ -48,6 +48,7 @@ class EmitState:
     max_lag_secs: float = 0.0
     seqs: list[int] = field(default_factory=list)
     first_error: str | None = None
+    cpu_secs: float = 0.0
 
     def on_frame(self, data: bytes, _now_ns: int) -> None:
         """Count acks and errors."""
@@ -75,9 +76,10 @@ async def _run(spec: EmitSpec, phases: Any) -> None:
     phases.put(("connected", time.time()))
     await _phase(spec, conns, state, spec.warmup_secs, measured=False)
     phases.put(("start", time.time()))
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     await _phase(spec, conns, state, spec.duration_secs, measured=True)
     window = time.perf_counter() - started
+    state.cpu_secs = time.process_time() - cpu_started
     phases.put(("end", time.time()))
     deadline = time.perf_counter() + ACK_WAIT_SECS
     while state.acked + state.errors < state.sent and time.perf_counter() < deadline:  # noqa: ASYNC110 - counters
@@ -132,4 +134,5 @@ def _result(state: EmitState, window_secs: float) -> dict[str, Any]:
         "window_secs": round(window_secs, 3),
         "send_rate": round(state.measured / window_secs, 1) if window_secs else 0.0,
         "max_lag_ms": round(state.max_lag_secs * 1000, 2),
+        "cpu_secs": round(state.cpu_secs, 3),
     }

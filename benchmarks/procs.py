@@ -28,6 +28,15 @@ def cpu_secs(pid: int) -> float:
     return times.user + times.system
 
 
+def runqueue_wait_secs(pid: int) -> float:
+    """Seconds the process's main thread waited for a CPU while runnable (schedstat)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def rss_bytes(pid: int) -> int:
     """The resident set size of a process (0 if it is gone)."""
     try:
@@ -45,6 +54,8 @@ class Watch:
     peak_rss: dict[str, int] = field(default_factory=dict)
     cpu_start: dict[str, float] = field(default_factory=dict)
     cpu_end: dict[str, float] = field(default_factory=dict)
+    wait_start: dict[str, float] = field(default_factory=dict)
+    wait_end: dict[str, float] = field(default_factory=dict)
     started_at: float = 0.0
     ended_at: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -64,11 +75,13 @@ class Watch:
         """Mark the start of the measured window."""
         self.started_at = time.monotonic()
         self.cpu_start = {name: cpu_secs(pid) for name, pid in self.pids.items()}
+        self.wait_start = {name: runqueue_wait_secs(pid) for name, pid in self.pids.items()}
 
     def mark_end(self) -> None:
         """Mark the end of the measured window."""
         self.ended_at = time.monotonic()
         self.cpu_end = {name: cpu_secs(pid) for name, pid in self.pids.items()}
+        self.wait_end = {name: runqueue_wait_secs(pid) for name, pid in self.pids.items()}
 
     def stop(self) -> None:
         """Stop sampling."""
@@ -87,7 +100,9 @@ class Watch:
         out = {}
         for name, pid in self.pids.items():
             used = self.cpu_end.get(name, 0.0) - self.cpu_start.get(name, 0.0)
+            waited = self.wait_end.get(name, 0.0) - self.wait_start.get(name, 0.0)
             out[name] = {
+                "runqueue_wait_secs": round(waited, 3),
                 "pid": pid,
                 "cpu_secs": round(used, 3),
                 "cores": round(used / window_secs, 3) if window_secs else 0.0,

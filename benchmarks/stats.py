@@ -48,7 +48,8 @@ def table(report: dict[str, Any]) -> str:
     for name, proc in report["processes"].items():
         lines.append(
             f"  {name:<12} cpu {proc['cpu_secs']:>7.2f} s  {proc['cores']:>5.2f} cores  "
-            f"peak rss {proc['peak_rss_mb']:>7.1f} MB"
+            f"peak rss {proc['peak_rss_mb']:>7.1f} MB  "
+            f"waited for a CPU {proc['runqueue_wait_secs']:>6.2f} s"
         )
     lines.append(f"service   {report['service_cpu_secs_per_million']} CPU-s per million deliveries")
     checks = report["checks"]
