@@ -25,12 +25,17 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 
 from events.broker import ArchiveItem, Broker, get_broker
+from events.context import RequestContext, new_correlation_id
 from events.event import is_persistent
+from events.failures import report_failure
 from events.metrics import ARCHIVE_BACKLOG, ARCHIVE_FAILURES, STORED
 from history import get_history
 from history.base import History, HistoryUnavailable
 
 logger = logging.getLogger("history.archiver")
+
+# The archiver works for every workspace at once: its own failures go to the platform's.
+PLATFORM_WORKSPACE = "platform"
 
 RETRY_MIN_SECS = 0.2
 RETRY_MAX_SECS = 5.0
@@ -68,16 +73,19 @@ class Archiver:
     _retention_at: float = 0.0
 
     async def run(self) -> None:
-        """Archive until cancelled; log and go on after an unexpected error."""
+        """Archive until cancelled; report an unexpected error and go on, backing off."""
         logger.info("archiver %s started", self.consumer)
+        delay = RETRY_MIN_SECS
         while True:
             try:
                 await self.step()
+                delay = RETRY_MIN_SECS
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("archiver step failed")
-                await asyncio.sleep(RETRY_MIN_SECS)
+            except Exception as exc:
+                await report_archiver_failure(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECS)
 
     async def step(self) -> int:
         """Archive one batch (waiting up to the flush time for it); return its size."""
@@ -142,6 +150,14 @@ class Archiver:
         if self.retention_days and now - self._retention_at >= RETENTION_EVERY_SECS:
             self._retention_at = now
             await apply_retention(self.history, self.retention_days)
+
+
+async def report_archiver_failure(exc: Exception) -> None:
+    """Log the failure with its stack and write its ``error`` event to the platform."""
+    context = RequestContext(correlation_id=new_correlation_id(), transport="archiver")
+    await report_failure(
+        exc, workspace_id=PLATFORM_WORKSPACE, caller=None, context=context, where="archiver"
+    )
 
 
 async def apply_retention(history: History, days: int) -> int:

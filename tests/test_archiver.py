@@ -101,13 +101,15 @@ class StopsMidBatch(History):
 class DownThenUp(History):
     """A history that refuses the first ``failures`` writes."""
 
+    error: type[Exception] = HistoryUnavailable
+
     def __init__(self, inner: History, failures: int) -> None:
         self.inner, self.failures = inner, failures
 
     async def store(self, envelopes):
         if self.failures:
             self.failures -= 1
-            raise HistoryUnavailable("down for the test")
+            raise self.error("down for the test")
         await self.inner.store(envelopes)
 
     async def ping(self):
@@ -118,6 +120,37 @@ class DownThenUp(History):
 
     async def delete_older_than(self, moment):
         return await self.inner.delete_older_than(moment)
+
+
+class BrokenOnce(DownThenUp):
+    """A history whose first write fails in a way nobody planned for."""
+
+    error = RuntimeError
+
+
+async def test_an_unexpected_failure_is_logged_reported_as_an_error_event_and_survived(
+    broker, history, caplog
+):
+    ids = await publish(3)
+    archiver = Archiver(get_broker(), BrokenOnce(get_history(), failures=1), flush_msecs=50)
+    with caplog.at_level(logging.ERROR, logger="events.failures"):
+        task = asyncio.ensure_future(archiver.run())
+        await eventually(lambda: _stored_ids_are(ids))
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [e["id"] for e in await stored("load")] == ids
+    failure = next(r for r in caplog.records if r.name == "events.failures")
+    assert failure.exc_info
+    assert failure.exc_info[0] is RuntimeError
+    page = await get_broker().read_after("platform", "0000000000000000-0000000000", count=10)
+    [error] = [e for e in page.events if e["type"] == "error"]
+    assert error["payload"] == {"where": "archiver"}
+    assert error["error"]["message"] == "RuntimeError: down for the test"
+    assert error["source"]["correlationId"]
+
+
+async def _stored_ids_are(ids: list[str]) -> bool:
+    return [e["id"] for e in await stored("load")] == ids
 
 
 async def test_it_stores_every_event_once_after_being_killed_mid_batch(broker, history):
