@@ -155,11 +155,11 @@ class EventsConsumer(AsyncWebsocketConsumer):
         CONNECTED.labels(transport=TRANSPORT).inc()
         logger.info("websocket connected")
         if self.caller.can(CONSUME):
-            await self._subscribe(filters, last_event_id)
+            await self._subscribe(self.caller, filters, last_event_id)
 
-    async def _subscribe(self, filters: Filters, after_id: str | None) -> None:
+    async def _subscribe(self, caller: Caller, filters: Filters, after_id: str | None) -> None:
         self.subscription = Subscription(
-            self.caller, filters, last_id="", outbox_max=settings.EVENTS_WS_OUTBOX_MAX
+            caller, filters, last_id="", outbox_max=settings.EVENTS_WS_OUTBOX_MAX
         )
         self.subscription.on_overflow = self._cut_off
         await get_hub().join(self.workspace_id, self.subscription, after_id)
