@@ -1,6 +1,7 @@
 """HTTP routes: the API under /v2, the admin, the schema, and operations."""
 
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -12,6 +13,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("sysadmin.urls")),
 ]
+# The admin's and Swagger UI's files on embedded defaults (DJANGO_DEBUG on); in
+# production, run collectstatic and let the proxy in front serve STATIC_ROOT.
+urlpatterns += staticfiles_urlpatterns()
 
 # Whatever escapes every other handler still answers JSON, never Django's HTML page.
 handler500 = "events.failures.server_error"
