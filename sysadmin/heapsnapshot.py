@@ -52,27 +52,33 @@ def meta() -> dict[str, Any]:
 
 
 def node_type(obj: object) -> str:
-    """The V8 node type closest to a Python object's kind."""
-    if isinstance(obj, str | bytes):
+    """The V8 node type closest to a Python object's kind.
+
+    Asks ``type(obj)``, never the object: ``isinstance`` on a weak proxy whose
+    referent is gone raises ReferenceError.
+    """
+    kind = type(obj)
+    if issubclass(kind, str | bytes):
         return "string"
-    if isinstance(obj, bool | int | float | complex):
+    if issubclass(kind, bool | int | float | complex):
         return "number"
-    if isinstance(obj, types.CodeType):
+    if issubclass(kind, types.CodeType):
         return "code"
-    if isinstance(obj, CALLABLES):
+    if issubclass(kind, CALLABLES):
         return "closure"
     return "object"
 
 
 def node_name(obj: object) -> str:
     """The name DevTools groups by: the string itself, a function's name, or the type."""
-    if isinstance(obj, str):
-        return obj[:MAX_NAME_CHARS]
-    if isinstance(obj, (*CALLABLES, types.CodeType)):
+    kind = type(obj)
+    if issubclass(kind, str):
+        return str(obj)[:MAX_NAME_CHARS]
+    if issubclass(kind, (*CALLABLES, types.CodeType)):
         return str(getattr(obj, "__qualname__", None) or getattr(obj, "co_qualname", "function"))
-    if isinstance(obj, type):
-        return f"class {obj.__qualname__}"[:MAX_NAME_CHARS]
-    return type(obj).__qualname__[:MAX_NAME_CHARS]
+    if issubclass(kind, type):
+        return f"class {obj.__qualname__}"[:MAX_NAME_CHARS]  # type: ignore[attr-defined]
+    return kind.__qualname__[:MAX_NAME_CHARS]
 
 
 def self_size(obj: object) -> int:

@@ -335,3 +335,24 @@ async def test_the_operations_endpoints_are_in_the_openapi_schema():
     paths = json.loads(response.content)["paths"]
     assert {"/sys/healthcheck", "/sys/logging", "/sys/heapdump"} <= set(paths)
     assert {"get", "put"} <= set(paths["/sys/logging"])
+
+
+def test_a_heap_snapshot_survives_weak_proxies_whose_object_is_gone():
+    import gc
+    import weakref
+
+    from sysadmin.heapsnapshot import node_name, node_type, take_snapshot
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    proxy = weakref.proxy(thing)
+    del thing
+    gc.collect()
+    holder = [proxy]
+    assert node_type(proxy) == "object"
+    assert node_name(proxy) == "ProxyType"
+    snapshot = take_snapshot()
+    assert snapshot["snapshot"]["node_count"] > 0
+    assert holder
