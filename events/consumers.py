@@ -231,17 +231,22 @@ class EventsConsumer(AsyncWebsocketConsumer):
             frame = _parse_frame(text_data if text_data is not None else bytes_data)
             ref = frame.get("ref")
             await self._handle(frame)
-        except ServiceError as error:
-            await self.send_json(error_frame(error, ref))
         except Exception as exc:
-            body = await report_failure(
-                exc,
-                workspace_id=self.workspace_id,
-                caller=self.caller,
-                context=self.context,
-                where="websocket frame",
-            )
-            await self.send_json({"op": "error", "ref": ref, **body})
+            await self._answer_failure(ref, exc)
+
+    async def _answer_failure(self, ref: Any, exc: Exception) -> None:
+        """An error frame: the error's own for ours, the generic one (reported) for the rest."""
+        if isinstance(exc, ServiceError):
+            await self.send_json(error_frame(exc, ref))
+            return
+        body = await report_failure(
+            exc,
+            workspace_id=self.workspace_id,
+            caller=self.caller,
+            context=self.context,
+            where="websocket frame",
+        )
+        await self.send_json({"op": "error", "ref": ref, **body})
 
     async def _handle(self, frame: dict[str, Any]) -> None:
         op = frame.get("op")
@@ -275,17 +280,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
     ) -> None:
         if envelope is not None:
             await self.send_json({"op": "ack", "ref": ref, "event": envelope})
-        elif isinstance(exc, ServiceError):
-            await self.send_json(error_frame(exc, ref))
         elif exc is not None:
-            body = await report_failure(
-                exc,
-                workspace_id=self.workspace_id,
-                caller=self.caller,
-                context=self.context,
-                where="websocket frame",
-            )
-            await self.send_json({"op": "error", "ref": ref, **body})
+            await self._answer_failure(ref, exc)
 
     async def _change_filters(self, frame: dict[str, Any]) -> None:
         if not self.caller or not self.caller.can(CONSUME) or self.subscription is None:
