@@ -41,10 +41,11 @@ def _as_list(key: str, value: Any) -> list[str]:
         )
     if len(values) > MAX_VALUES:
         raise ValidationError(f"filter {key!r} takes at most {MAX_VALUES} values")
-    return [_text_of(v) for v in values]
+    return [text_of(v) for v in values]
 
 
-def _text_of(value: Any) -> str:
+def text_of(value: Any) -> str:
+    """A leaf value as filters compare it (``true``/``false`` for booleans)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -63,15 +64,24 @@ def _lookup(document: Any, path: list[str]) -> list[Any]:
     return current
 
 
-def _payload_strings(value: Any) -> Iterable[str]:
+def payload_strings(value: Any) -> Iterable[str]:
+    """Every string inside a payload, depth first."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _payload_strings(item)
+            yield from payload_strings(item)
     elif isinstance(value, list):
         for item in value:
-            yield from _payload_strings(item)
+            yield from payload_strings(item)
+
+
+def event_words(event: Mapping[str, Any]) -> list[str]:
+    """The words full text finds an event by: of its type and every payload string."""
+    found = words(str(event.get("type", "")))
+    for text in payload_strings(event.get("payload")):
+        found.extend(words(text))
+    return list(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -113,9 +123,7 @@ class Filters:
         return not self.types or any(p.fullmatch(event_type) for p in self._type_patterns)
 
     def _matches_text(self, event: Mapping[str, Any]) -> bool:
-        found = set(words(event.get("type", "")))
-        for text in _payload_strings(event.get("payload")):
-            found.update(words(text))
+        found = set(event_words(event))
         return any(wanted <= found for wanted in self._text_words)
 
 
@@ -153,7 +161,7 @@ def _is_field_path(key: str) -> bool:
 
 
 def _field_matches(event: Mapping[str, Any], path: list[str], patterns: list[re.Pattern]) -> bool:
-    values = [_text_of(v) for v in _lookup(event, path) if not isinstance(v, dict | list)]
+    values = [text_of(v) for v in _lookup(event, path) if not isinstance(v, dict | list)]
     return any(p.fullmatch(v) for p in patterns for v in values)
 
 

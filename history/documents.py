@@ -2,9 +2,8 @@
 
 Full text and field filters must find exactly what :meth:`Filters.matches`
 finds live, so the words and the leaf values are computed here, once, in
-Python, with the same rules: words of the type and of every string of the
-payload (``events.filters.words``), and leaf values by dotted path, lists
-searched element-wise, written as text the way filters compare them.
+Python, with the filters' own rules (``events.filters.event_words`` and
+``text_of``): leaf values by dotted path, lists searched element-wise.
 """
 
 from __future__ import annotations
@@ -12,36 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from events.filters import words
+from events.filters import FIELD_ROOTS, event_words, text_of
 
-INDEXED_ROOTS = ("id", "type", "payload", "source", "target", "options", "error", "createdAt")
-
-
-def payload_strings(value: Any) -> Iterator[str]:
-    """Every string inside a payload, depth first."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from payload_strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from payload_strings(item)
-
-
-def event_words(envelope: Mapping[str, Any]) -> list[str]:
-    """The lower-case words full-text search finds the event by (type and payload)."""
-    found = words(str(envelope.get("type", "")))
-    for text in payload_strings(envelope.get("payload")):
-        found.extend(words(text))
-    return list(dict.fromkeys(found))
-
-
-def text_of(value: Any) -> str:
-    """A leaf value as filters compare it (``true``/``false`` for booleans)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+__all__ = ["envelope_fields", "event_words", "is_targeted", "leaf_fields", "target_value"]
 
 
 def leaf_fields(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -58,7 +30,7 @@ def leaf_fields(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 def envelope_fields(envelope: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """The leaves of every field a filter may name."""
-    for root in INDEXED_ROOTS:
+    for root in FIELD_ROOTS:
         if root in envelope:
             yield from leaf_fields(envelope[root], root)
 
