@@ -40,7 +40,7 @@ from events.event import Envelope, parse_client_event
 from events.failures import INTERNAL_MESSAGE, report_failure
 from events.filters import Filters, parse_filters
 from events.hub import get_hub
-from events.ids import parse_id
+from events.ids import parse_id, timestamp_ms
 from events.metrics import CONNECTED, DELIVERED, DELIVERY_LATENCY, SLOW_CONSUMERS
 from events.publishing import record_action
 from events.subscription import SlowConsumer, Subscription
@@ -353,7 +353,7 @@ def _observe(batch: list) -> None:
     _DELIVERED_HERE.inc(len(batch))
     observe = DELIVERY_LATENCY.observe
     for envelope, _ in batch:
-        observe(max(0.0, now - int(envelope["id"][:16]) / 1000))
+        observe(max(0.0, now - timestamp_ms(envelope["id"]) / 1000))
 
 
 # ``labels()`` looks the child up under a lock: 1.7 us, once per batch (often one event).

@@ -46,5 +46,5 @@ def to_stream_id(event_id: str) -> str:
 
 
 def timestamp_ms(event_id: str) -> int:
-    """Return the millisecond timestamp carried by an id."""
-    return parse_id(event_id)[0]
+    """Return the millisecond timestamp carried by a well-formed id (cheap: per delivery)."""
+    return int(event_id.partition("-")[0])
