@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -40,10 +39,16 @@ from events.event import Envelope, parse_client_event
 from events.failures import INTERNAL_MESSAGE, report_failure
 from events.filters import Filters, parse_filters
 from events.hub import get_hub
-from events.ids import parse_id, timestamp_ms
-from events.metrics import CONNECTED, DELIVERED, DELIVERY_LATENCY, SLOW_CONSUMERS
+from events.ids import parse_id
+from events.metrics import CONNECTED, SLOW_CONSUMERS, observe_websocket_deliveries
 from events.publishing import record_action
-from events.subscription import SlowConsumer, Subscription
+from events.sockets import DirectSocket, direct_socket
+from events.subscription import (
+    QueuedSubscription,
+    SlowConsumer,
+    SocketSubscription,
+    Subscription,
+)
 from workspaces.auth import aauthenticate_scope
 from workspaces.caller import CONSUME, EMIT, Caller
 
@@ -60,9 +65,8 @@ CLOSE_CODES: dict[type[ServiceError], int] = {
 CLOSE_BAD_REQUEST = 4400
 CLOSE_SLOW_CONSUMER = 4008
 CLOSE_INTERNAL_ERROR = 1011
-# Where the server buffers without backpressure (Daphne), a client leaving more than this
-# unread in the server's write buffer is a slow consumer, as one filling its outbox is.
-WRITE_BUFFER_MAX_BYTES = 8 * 2**20
+# A slow consumer gets this long to read up to its close frame before it is dropped.
+SLOW_CLOSE_SECS = 10.0
 # Frames whose handlers never touch the ORM: no database clean-up thread hop per frame.
 ORM_FREE_MESSAGES = frozenset({"websocket.receive"})
 
@@ -87,6 +91,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     subscription: Subscription | None = None
     sender: asyncio.Task | None = None
     closer: asyncio.Task | None = None
+    socket: DirectSocket | None = None
     emits: EmitPipeline | None = None
     connected = False
     # Events come from the hub, never from a channel layer: no layer subscription per socket.
@@ -158,29 +163,37 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self._subscribe(self.caller, filters, last_event_id)
 
     async def _subscribe(self, caller: Caller, filters: Filters, after_id: str | None) -> None:
-        self.subscription = Subscription(
-            caller, filters, last_id="", outbox_max=settings.EVENTS_WS_OUTBOX_MAX
-        )
-        self.subscription.on_overflow = self._cut_off
-        await get_hub().join(self.workspace_id, self.subscription, after_id)
-        self.sender = asyncio.get_running_loop().create_task(self._send_events())
+        send = _frame_sender(self.base_send)
+        self.socket = direct_socket(send)
+        subscription: Subscription
+        if self.socket is not None:
+            subscription = SocketSubscription(
+                caller, filters, socket=self.socket, buffer_max=settings.EVENTS_WS_BUFFER_MAX_BYTES
+            )
+        else:
+            subscription = QueuedSubscription(
+                caller, filters, last_id="", outbox_max=settings.EVENTS_WS_OUTBOX_MAX
+            )
+        subscription.on_overflow = self._cut_off
+        self.subscription = subscription
+        await get_hub().join(self.workspace_id, subscription, after_id)
+        if isinstance(subscription, QueuedSubscription):
+            self.sender = asyncio.get_running_loop().create_task(
+                self._send_events(subscription, send)
+            )
         await self._audit("events.subscribed", {"filters": _describe(filters)})
 
-    async def _send_events(self) -> None:
-        subscription = self.subscription
-        assert subscription is not None  # noqa: S101 - set before the task starts
-        send = _frame_sender(self.base_send)
-        buffered = _write_buffer_probe(send)
+    async def _send_events(self, subscription: QueuedSubscription, send: Any) -> None:
+        """Send what the outbox holds, where the socket is out of reach (ASGI messages)."""
         try:
             while True:
                 await subscription.wait()
                 batch = subscription.take()
                 for _, frame in batch:
-                    await send({"type": "websocket.send", "text": frame})
-                if buffered is not None and buffered() > WRITE_BUFFER_MAX_BYTES:
-                    raise SlowConsumer()
+                    await send({"type": "websocket.send", "text": frame.text})
                 subscription.delivered += len(batch)
-                _observe(batch)
+                if batch:
+                    observe_websocket_deliveries(batch)
         except SlowConsumer:
             self._cut_off()
 
@@ -199,6 +212,9 @@ class EventsConsumer(AsyncWebsocketConsumer):
     async def _close_slow(self) -> None:
         SLOW_CONSUMERS.inc()
         logger.warning("slow consumer disconnected")
+        if self.socket is not None:
+            # The close frame waits behind what the client has not read: it gets a while.
+            asyncio.get_running_loop().call_later(SLOW_CLOSE_SECS, self.socket.abort)
         await self.close(code=CLOSE_SLOW_CONSUMER, reason="SlowConsumer")
 
     async def disconnect(self, code: int) -> None:
@@ -207,7 +223,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
         for task in (self.sender, self.closer):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                # A close that met the lost connection fails (ClientDisconnected): it is moot.
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         if not self.connected:
             return
@@ -312,21 +329,6 @@ def _frame_sender(send: Any) -> Any:
     return send
 
 
-def _write_buffer_probe(send: Any) -> Callable[[], int] | None:
-    """How many bytes the server holds unsent for this client, where it can be read.
-
-    Daphne's send is ``partial(server.handle_reply, protocol)`` over a Twisted
-    transport that buffers whatever is written, so a client that stops reading
-    never makes ``send`` wait; its buffer is what grows. Other servers (uvicorn)
-    make ``send`` wait instead, and the outbox fills: None.
-    """
-    protocol = (getattr(send, "args", None) or [None])[0]
-    transport = getattr(protocol, "transport", None)
-    if transport is None or not hasattr(transport, "_tempDataLen"):
-        return None
-    return lambda: len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-
-
 def _parse_frame(data: str | bytes | None) -> dict[str, Any]:
     try:
         frame = orjson.loads(data or b"")
@@ -344,17 +346,3 @@ def _describe(filters: Filters) -> dict[str, Any]:
     if filters.texts:
         described["text"] = list(filters.texts)
     return described
-
-
-def _observe(batch: list) -> None:
-    if not batch:
-        return
-    now = time.time()
-    _DELIVERED_HERE.inc(len(batch))
-    observe = DELIVERY_LATENCY.observe
-    for envelope, _ in batch:
-        observe(max(0.0, now - timestamp_ms(envelope["id"]) / 1000))
-
-
-# ``labels()`` looks the child up under a lock: 1.7 us, once per batch (often one event).
-_DELIVERED_HERE = DELIVERED.labels(transport=TRANSPORT)

@@ -13,7 +13,7 @@ from events.event import Envelope
 from events.filters import Filters
 from events.hub import get_hub
 from events.metrics import DELIVERED, LONGPOLL_WAITING
-from events.subscription import Subscription
+from events.subscription import QueuedSubscription
 from workspaces.caller import Caller
 
 MAX_EVENTS_PER_POLL = 500
@@ -54,10 +54,8 @@ async def poll(
     return PollResult(events, position)
 
 
-class _PollSubscription(Subscription):
+class _PollSubscription(QueuedSubscription):
     """A poll stops taking events when full, so its cursor marks what it holds."""
 
-    def offer(self, envelope: Envelope, frame: str) -> bool:
-        if len(self.outbox) >= self.outbox_max:
-            return False
-        return super().offer(envelope, frame)
+    def room(self) -> int:
+        return self.outbox_max - len(self.outbox)

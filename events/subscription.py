@@ -1,23 +1,33 @@
-"""A subscription: one consumer's filters, read rights, position and outbox.
+"""A subscription: one consumer's filters, read rights and position, and where its events go.
 
-The feed of a workspace offers each event to every local subscription; the
-subscription keeps what its consumer wants and may read, exactly once, in
-order (``last_id`` drops anything already seen), in a bounded outbox. A
-consumer that lets the outbox fill up is a slow consumer: it is cut off
-instead of growing this process's memory.
+The feed of a workspace offers each batch of events to every local
+subscription; the subscription keeps what its consumer wants and may read,
+exactly once, in order (``last_id`` drops anything already seen). Where the
+events go depends on the consumer:
+
+- :class:`QueuedSubscription` keeps them in a bounded outbox that the consumer
+  takes from (a long poll, or a WebSocket reached only through ASGI);
+- :class:`SocketSubscription` writes their frames straight to the client's
+  socket (:mod:`events.sockets`), in the feed's own step.
+
+A consumer that does not keep up (a full outbox, or too many bytes its TCP
+connection has not taken) is a slow consumer: it is cut off instead of growing
+this process's memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 
 from events.event import Envelope
 from events.filters import Filters
+from events.frames import Delivery, EventFrame
+from events.metrics import observe_websocket_deliveries
+from events.sockets import DirectSocket
 from workspaces.caller import Caller
-
-Sender = Callable[[list[str]], Awaitable[None]]
 
 
 class SlowConsumer(Exception):
@@ -25,18 +35,15 @@ class SlowConsumer(Exception):
 
 
 class Subscription:
-    """What one consumer wants from one workspace, and what waits to be sent."""
+    """What one consumer wants from one workspace."""
 
-    def __init__(self, caller: Caller, filters: Filters, *, last_id: str, outbox_max: int) -> None:
+    def __init__(self, caller: Caller, filters: Filters, *, last_id: str) -> None:
         self.caller = caller
         self.filters = filters
         self.last_id = last_id
-        self.outbox_max = outbox_max
-        self.outbox: deque[tuple[Envelope, str]] = deque()
         self.overflowed = False
-        self._ready = asyncio.Event()
         self.delivered = 0
-        # Called once when the outbox overflows: the consumer may be stuck in a send.
+        # Called once when the consumer falls behind: it may be stuck in a send.
         self.on_overflow: Callable[[], None] | None = None
 
     def wants(self, envelope: Envelope) -> bool:
@@ -47,22 +54,57 @@ class Subscription:
             and self.filters.matches(envelope)
         )
 
-    def offer(self, envelope: Envelope, frame: str) -> bool:
-        """Queue an event the feed dispatches; False if it was not wanted."""
-        if self.overflowed or not self.wants(envelope):
-            return False
-        self.last_id = envelope["id"]
-        if len(self.outbox) >= self.outbox_max:
-            self.overflowed = True
-            self.outbox.clear()
-            if self.on_overflow is not None:
-                self.on_overflow()
-        else:
-            self.outbox.append((envelope, frame))
-        self._ready.set()
-        return True
+    def offer_all(self, batch: Sequence[Delivery]) -> int:
+        """Take what is wanted of a batch (in id order); return how many."""
+        if self.overflowed:
+            return 0
+        wanted = [delivery for delivery in batch if self.wants(delivery[0])][: self.room()]
+        if wanted:
+            self.last_id = wanted[-1][0]["id"]
+            self.accept(wanted)
+        return len(wanted)
 
-    def take(self) -> list[tuple[Envelope, str]]:
+    def offer(self, envelope: Envelope, frame: EventFrame) -> bool:
+        """Take one event if it is wanted."""
+        return self.offer_all([(envelope, frame)]) == 1
+
+    def room(self) -> int:
+        """How many more events this subscription takes now."""
+        return sys.maxsize
+
+    def accept(self, deliveries: list[Delivery]) -> None:
+        """Pass on wanted events."""
+        raise NotImplementedError
+
+    def change_filters(self, filters: Filters) -> None:
+        """Replace the filters."""
+        self.filters = filters
+
+    def overflow(self) -> None:
+        """Mark the consumer as slow, once, and tell whoever listens."""
+        self.overflowed = True
+        if self.on_overflow is not None:
+            self.on_overflow()
+
+
+class QueuedSubscription(Subscription):
+    """Events wait in a bounded outbox until the consumer takes them."""
+
+    def __init__(self, caller: Caller, filters: Filters, *, last_id: str, outbox_max: int) -> None:
+        super().__init__(caller, filters, last_id=last_id)
+        self.outbox_max = outbox_max
+        self.outbox: deque[Delivery] = deque()
+        self._ready = asyncio.Event()
+
+    def accept(self, deliveries: list[Delivery]) -> None:
+        if len(self.outbox) + len(deliveries) > self.outbox_max:
+            self.outbox.clear()
+            self.overflow()
+        else:
+            self.outbox.extend(deliveries)
+        self._ready.set()
+
+    def take(self) -> list[Delivery]:
         """Return and clear what waits to be sent; raise SlowConsumer after an overflow."""
         if self.overflowed:
             raise SlowConsumer()
@@ -86,6 +128,32 @@ class Subscription:
 
     def change_filters(self, filters: Filters) -> None:
         """Replace the filters; queued events that no longer match are dropped."""
-        self.filters = filters
-        kept = [(e, f) for e, f in self.outbox if filters.matches(e)]
-        self.outbox = deque(kept)
+        super().change_filters(filters)
+        self.outbox = deque((e, f) for e, f in self.outbox if filters.matches(e))
+
+
+class SocketSubscription(Subscription):
+    """Event frames are written to the client's socket as the feed offers them.
+
+    A batch goes out as one write. The socket's unsent bytes are the outbox
+    here: past ``buffer_max`` the consumer is slow.
+    """
+
+    def __init__(
+        self, caller: Caller, filters: Filters, *, socket: DirectSocket, buffer_max: int
+    ) -> None:
+        super().__init__(caller, filters, last_id="")
+        self.socket = socket
+        self.buffer_max = buffer_max
+
+    def accept(self, deliveries: list[Delivery]) -> None:
+        if len(deliveries) == 1:
+            data = deliveries[0][1].wire
+        else:
+            data = b"".join(frame.wire for _, frame in deliveries)
+        if not self.socket.write(data):
+            return  # closing: the disconnect that follows removes this subscription
+        self.delivered += len(deliveries)
+        observe_websocket_deliveries(deliveries)
+        if self.socket.buffered() > self.buffer_max:
+            self.overflow()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import os
 from typing import Any
 
 from channels.testing import WebsocketCommunicator
@@ -58,3 +61,35 @@ async def no_frame(
         if frame.get("op") == op and (not types or frame.get("event", {}).get("type") in types):
             return False
     return True
+
+
+async def open_raw(port: int, key: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket handshake by hand (``types=big``); afterwards nobody reads unless asked."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    nonce = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /v2/workspaces/acme/events?types=big HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Key: {nonce}\r\nX-Api-Key: {key}\r\n\r\n"
+        ).encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+async def close_code(reader: asyncio.StreamReader) -> int | None:
+    """Read server frames until the close frame; its code (None if the socket just ended)."""
+    while True:
+        try:
+            head = await asyncio.wait_for(reader.readexactly(2), 20)
+        except asyncio.IncompleteReadError:
+            return None
+        size = head[1] & 0x7F
+        if size >= 126:
+            extra = await reader.readexactly(2 if size == 126 else 8)
+            size = int.from_bytes(extra, "big")
+        payload = await reader.readexactly(size)
+        if head[0] & 0x0F == 0x8:
+            return int.from_bytes(payload[:2], "big")

@@ -8,8 +8,6 @@ and the close frame, queued after what was already sent, says 4008.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import os
 import socket
 import subprocess
@@ -22,6 +20,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.helpers import close_code, open_raw
 from tests.servers import ROOT, free_port, manage
 
 OUTBOX_MAX = 50
@@ -75,22 +74,6 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[int, str]]:
             process.wait(timeout=10)
 
 
-async def open_raw(port: int, key: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A WebSocket handshake by hand; afterwards nobody reads unless the test does."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    nonce = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        (
-            f"GET /v2/workspaces/acme/events?types=big HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Key: {nonce}\r\nX-Api-Key: {key}\r\n\r\n"
-        ).encode()
-    )
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return reader, writer
-
-
 async def emit_until_cut_off(port: int, key: str) -> None:
     """Emit big events until the service counts a slow consumer (at most BATCHES batches).
 
@@ -109,22 +92,6 @@ async def emit_until_cut_off(port: int, key: str) -> None:
             metrics = (await client.get("/metrics")).text
             if "\nevents_slow_consumers_total 1.0" in metrics:
                 return
-
-
-async def close_code(reader: asyncio.StreamReader) -> int | None:
-    """Read frames until the close frame; its code (None if the socket just ended)."""
-    while True:
-        try:
-            head = await asyncio.wait_for(reader.readexactly(2), 20)
-        except asyncio.IncompleteReadError:
-            return None
-        size = head[1] & 0x7F
-        if size >= 126:
-            extra = await reader.readexactly(2 if size == 126 else 8)
-            size = int.from_bytes(extra, "big")
-        payload = await reader.readexactly(size)
-        if head[0] & 0x0F == 0x8:
-            return int.from_bytes(payload[:2], "big")
 
 
 async def test_it_disconnects_a_client_that_stops_reading_with_4008(server):

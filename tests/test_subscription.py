@@ -6,7 +6,7 @@ import pytest
 
 from events.filters import Filters, parse_filters
 from events.ids import format_id
-from events.subscription import SlowConsumer, Subscription
+from events.subscription import QueuedSubscription, SlowConsumer
 from workspaces.caller import Caller
 
 READER = Caller.for_user("acme", "u-1", "viewer", session_id="s-1")
@@ -16,13 +16,13 @@ def event(n: int, event_type: str = "tick", **extra) -> dict:
     return {"id": format_id(1_764_302_400_000 + n, 0), "type": event_type, **extra}
 
 
-def offer_all(subscription: Subscription, events: list[dict]) -> None:
+def offer_all(subscription: QueuedSubscription, events: list[dict]) -> None:
     for item in events:
         subscription.offer(item, "frame")
 
 
 def test_it_takes_each_event_once_in_order():
-    subscription = Subscription(READER, Filters(), last_id="", outbox_max=10)
+    subscription = QueuedSubscription(READER, Filters(), last_id="", outbox_max=10)
     events = [event(n) for n in range(3)]
     offer_all(subscription, events + events[:2])
     assert [e for e, _ in subscription.take()] == events
@@ -30,7 +30,7 @@ def test_it_takes_each_event_once_in_order():
 
 
 def test_it_skips_events_at_or_before_its_position():
-    subscription = Subscription(READER, Filters(), last_id=event(1)["id"], outbox_max=10)
+    subscription = QueuedSubscription(READER, Filters(), last_id=event(1)["id"], outbox_max=10)
     offer_all(subscription, [event(0), event(1), event(2)])
     assert [e["id"] for e, _ in subscription.take()] == [event(2)["id"]]
 
@@ -45,7 +45,7 @@ def test_it_skips_events_at_or_before_its_position():
     ],
 )
 def test_a_targeted_event_reaches_only_its_target(target, readable):
-    subscription = Subscription(READER, Filters(), last_id="", outbox_max=10)
+    subscription = QueuedSubscription(READER, Filters(), last_id="", outbox_max=10)
     assert subscription.offer(event(0, target=target), "frame") is readable
 
 
@@ -54,11 +54,11 @@ def test_owners_and_api_keys_read_targeted_events_of_others():
     owner = Caller.for_user("acme", "u-9", "owner")
     key = Caller.for_api_key("acme", "svc", frozenset({"consume"}))
     for caller in (owner, key):
-        assert Subscription(caller, Filters(), last_id="", outbox_max=1).offer(targeted, "f")
+        assert QueuedSubscription(caller, Filters(), last_id="", outbox_max=1).offer(targeted, "f")
 
 
 def test_a_consumer_that_lets_its_outbox_fill_is_cut_off():
-    subscription = Subscription(READER, Filters(), last_id="", outbox_max=3)
+    subscription = QueuedSubscription(READER, Filters(), last_id="", outbox_max=3)
     offer_all(subscription, [event(n) for n in range(4)])
     assert subscription.outbox == type(subscription.outbox)()
     with pytest.raises(SlowConsumer):
@@ -66,7 +66,7 @@ def test_a_consumer_that_lets_its_outbox_fill_is_cut_off():
 
 
 def test_new_filters_drop_queued_events_that_no_longer_match():
-    subscription = Subscription(READER, Filters(), last_id="", outbox_max=10)
+    subscription = QueuedSubscription(READER, Filters(), last_id="", outbox_max=10)
     offer_all(subscription, [event(0, "a"), event(1, "b")])
     subscription.change_filters(parse_filters({"types": "b"}))
     assert [e["type"] for e, _ in subscription.take()] == ["b"]
@@ -74,7 +74,7 @@ def test_new_filters_drop_queued_events_that_no_longer_match():
 
 
 async def test_waiting_ends_when_an_event_is_queued_or_at_the_timeout():
-    subscription = Subscription(READER, Filters(), last_id="", outbox_max=10)
+    subscription = QueuedSubscription(READER, Filters(), last_id="", outbox_max=10)
     assert await subscription.wait(0.01) is False
     subscription.offer(event(0), "frame")
     assert await subscription.wait(0.01) is True

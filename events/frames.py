@@ -1,0 +1,42 @@
+"""An event's WebSocket frame, encoded once per event for every consumer of a process.
+
+A server sends its frames unmasked (RFC 6455, section 5.1), so the bytes of an
+event's frame are the same for every client: the feed builds them once and a
+consumer whose socket is within reach gets them written as they are (see
+:mod:`events.sockets`), without an ASGI message, a task switch or a framing
+per delivery.
+"""
+
+from __future__ import annotations
+
+import orjson
+from websockets.frames import Frame, Opcode
+
+from events.event import Envelope
+
+
+class EventFrame:
+    """The ``{"op": "event", ...}`` frame of one event: its JSON and its bytes on the wire."""
+
+    __slots__ = ("data", "wire")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.wire = Frame(Opcode.TEXT, data).serialize(mask=False)
+
+    @property
+    def text(self) -> str:
+        """The frame's text, for a server reached through ASGI messages."""
+        return self.data.decode()
+
+    def __repr__(self) -> str:
+        return f"EventFrame({self.data[:60]!r})"
+
+
+def event_frame(envelope: Envelope) -> EventFrame:
+    """The frame of an event, built once per event."""
+    return EventFrame(b'{"op":"event","event":' + orjson.dumps(envelope) + b"}")
+
+
+# What a feed offers a subscription: an event and its frame.
+Delivery = tuple[Envelope, EventFrame]
