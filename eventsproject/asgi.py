@@ -13,6 +13,7 @@ from django.conf import settings  # noqa: E402
 
 from events.background import BackgroundMiddleware  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
+from eventsproject import collector  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
@@ -23,3 +24,4 @@ router = ProtocolTypeRouter(
 # Background work (the archiver, ...) starts with the first request of a server
 # process; tests drive ``router`` directly and start what they need themselves.
 application = BackgroundMiddleware(router) if settings.EVENTS_BACKGROUND else router
+collector.freeze()
