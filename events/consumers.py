@@ -40,7 +40,7 @@ from events.failures import INTERNAL_MESSAGE, report_failure
 from events.filters import Filters, parse_filters
 from events.hub import get_hub
 from events.ids import parse_id
-from events.metrics import CONNECTED, SLOW_CONSUMERS, observe_websocket_deliveries
+from events.metrics import CONNECTED, SLOW_CONSUMERS, WEBSOCKET_DELIVERIES
 from events.publishing import record_action
 from events.sockets import DirectSocket, direct_socket
 from events.subscription import (
@@ -192,8 +192,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
                 for _, frame in batch:
                     await send({"type": "websocket.send", "text": frame.text})
                 subscription.delivered += len(batch)
-                if batch:
-                    observe_websocket_deliveries(batch)
+                WEBSOCKET_DELIVERIES.add(batch)
         except SlowConsumer:
             self._cut_off()
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from events.event import Envelope
 from events.filters import Filters
 from events.frames import Delivery, EventFrame
-from events.metrics import observe_websocket_deliveries
+from events.metrics import WEBSOCKET_DELIVERIES
 from events.sockets import DirectSocket
 from workspaces.caller import Caller
 
@@ -154,6 +154,6 @@ class SocketSubscription(Subscription):
         if not self.socket.write(data):
             return  # closing: the disconnect that follows removes this subscription
         self.delivered += len(deliveries)
-        observe_websocket_deliveries(deliveries)
+        WEBSOCKET_DELIVERIES.add(deliveries)
         if self.socket.buffered() > self.buffer_max:
             self.overflow()

@@ -138,3 +138,28 @@ def test_in_multiprocess_mode_any_process_answers_for_all(tmp_path: Path):
     output = run(count + scrape_code, env)
     text = "\n".join(line for line in output.splitlines() if line[:1] != "{")
     assert value(text, "events_emitted_total", transport="http") == 4
+
+
+@pytest.mark.parametrize("amount", [0.0, 0.0007, 0.001, 0.003, 0.2, 99.0])
+def test_many_equal_observations_at_once_read_as_one_at_a_time(amount):
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from events.metrics import DELIVERY_LATENCY, observe_many
+
+    registry = CollectorRegistry()
+    buckets = DELIVERY_LATENCY._upper_bounds[:-1]
+    one_by_one = Histogram("one_by_one", "h", buckets=buckets, registry=registry)
+    at_once = Histogram("at_once", "h", buckets=buckets, registry=registry)
+    for _ in range(7):
+        one_by_one.observe(amount)
+    observe_many(at_once, amount, 7)
+
+    def samples(name: str) -> dict[tuple, float]:
+        [family] = [f for f in registry.collect() if f.name == name]
+        return {
+            (s.name.removeprefix(name), s.labels.get("le")): s.value
+            for s in family.samples
+            if not s.name.endswith("_created")
+        }
+
+    assert samples("at_once") == pytest.approx(samples("one_by_one"))

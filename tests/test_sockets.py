@@ -56,6 +56,10 @@ def delivered() -> float:
     return REGISTRY.get_sample_value("events_delivered_total", {"transport": "websocket"}) or 0.0
 
 
+def latencies() -> float:
+    return REGISTRY.get_sample_value("events_delivery_latency_seconds_count") or 0.0
+
+
 async def emit(port: int, key: str, *events: dict) -> list[dict]:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
         response = await client.post(
@@ -91,7 +95,7 @@ async def socket_subscription() -> SocketSubscription:
 async def test_a_subscriber_gets_each_event_once_in_order_small_and_big(uvicorn_port, key):
     url = f"ws://127.0.0.1:{uvicorn_port}/v2/workspaces/acme/events?types=t.*"
     async with websockets.connect(url, additional_headers={"X-Api-Key": key}) as socket:
-        before = delivered()
+        before, observed = delivered(), latencies()
         sent = await emit(
             uvicorn_port,
             key,
@@ -104,6 +108,7 @@ async def test_a_subscriber_gets_each_event_once_in_order_small_and_big(uvicorn_
         assert [e["id"] for e in got] == [sent[0]["id"], sent[1]["id"], sent[3]["id"]]
         assert got[1]["payload"] == "x" * BIG_PAYLOAD_BYTES
         assert delivered() - before == 3
+        assert latencies() - observed == 3
         await socket.send(orjson.dumps({"op": "ping"}).decode())
         assert orjson.loads(await asyncio.wait_for(socket.recv(), 5)) == {"op": "pong"}
 
