@@ -38,6 +38,7 @@ from events.errors import (
 from events.event import Envelope, parse_client_event
 from events.failures import INTERNAL_MESSAGE, report_failure
 from events.filters import Filters, parse_filters
+from events.frames import text_frame
 from events.hub import get_hub
 from events.ids import parse_id
 from events.metrics import CONNECTED, SLOW_CONSUMERS, WEBSOCKET_DELIVERIES
@@ -157,14 +158,13 @@ class EventsConsumer(AsyncWebsocketConsumer):
             parse_id(last_event_id)
         await self.accept()
         self.connected = True
+        self.socket = direct_socket(_frame_sender(self.base_send))
         CONNECTED.labels(transport=TRANSPORT).inc()
         logger.info("websocket connected")
         if self.caller.can(CONSUME):
             await self._subscribe(self.caller, filters, last_event_id)
 
     async def _subscribe(self, caller: Caller, filters: Filters, after_id: str | None) -> None:
-        send = _frame_sender(self.base_send)
-        self.socket = direct_socket(send)
         subscription: Subscription
         if self.socket is not None:
             subscription = SocketSubscription(
@@ -179,7 +179,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         await get_hub().join(self.workspace_id, subscription, after_id)
         if isinstance(subscription, QueuedSubscription):
             self.sender = asyncio.get_running_loop().create_task(
-                self._send_events(subscription, send)
+                self._send_events(subscription, _frame_sender(self.base_send))
             )
         await self._audit("events.subscribed", {"filters": _describe(filters)})
 
@@ -307,6 +307,10 @@ class EventsConsumer(AsyncWebsocketConsumer):
         await self._audit("events.subscribed", {"filters": _describe(filters)})
 
     async def send_json(self, content: dict[str, Any]) -> None:
+        """Send our own frame (ack, error, pong), straight to the socket where it is in reach."""
+        if self.socket is not None:
+            self.socket.write(text_frame(orjson.dumps(content)))
+            return
         await self.send(text_data=orjson.dumps(content).decode())
 
     async def _audit(self, event_type: str, payload: dict[str, Any]) -> None:

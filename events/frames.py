@@ -22,7 +22,7 @@ class EventFrame:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        self.wire = Frame(Opcode.TEXT, data).serialize(mask=False)
+        self.wire = text_frame(data)
 
     @property
     def text(self) -> str:
@@ -31,6 +31,11 @@ class EventFrame:
 
     def __repr__(self) -> str:
         return f"EventFrame({self.data[:60]!r})"
+
+
+def text_frame(data: bytes) -> bytes:
+    """A whole text frame as a server sends it: final, unmasked, uncompressed."""
+    return Frame(Opcode.TEXT, data).serialize(mask=False)
 
 
 def event_frame(envelope: Envelope) -> EventFrame:

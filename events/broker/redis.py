@@ -67,6 +67,11 @@ class RedisBroker(Broker):
 
     async def publish(self, workspace_id: str, stored: list[bytes]) -> list[str]:
         key = stream_key(workspace_id)
+        if len(stored) == 1:  # alone, it needs no MULTI/EXEC to stay contiguous
+            entry_id = await self.redis.xadd(
+                key, {EVENT_FIELD: stored[0]}, maxlen=self.max_backlog, approximate=True
+            )
+            return [from_stream_id(entry_id)]
         async with self.redis.pipeline(transaction=True) as pipe:
             for data in stored:
                 pipe.xadd(key, {EVENT_FIELD: data}, maxlen=self.max_backlog, approximate=True)
