@@ -39,6 +39,7 @@ PLATFORM_WORKSPACE = "platform"
 
 RETRY_MIN_SECS = 0.2
 RETRY_MAX_SECS = 5.0
+COLLECT_PAUSE_SECS = 0.1
 BACKLOG_EVERY_SECS = 5.0
 RETENTION_EVERY_SECS = 3600.0
 
@@ -103,11 +104,14 @@ class Archiver:
         )
         deadline = time.monotonic() + self.flush_msecs / 1000
         while batch and len(batch) < self.batch_size:
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            if left_ms <= 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 break
+            # Pause, then take what came: a blocking read returned for each event,
+            # one broker round trip per event while the service was busiest.
+            await asyncio.sleep(min(COLLECT_PAUSE_SECS, left))
             batch += await self.broker.archive_read(
-                self.consumer, count=self.batch_size - len(batch), block_ms=left_ms
+                self.consumer, count=self.batch_size - len(batch), block_ms=0
             )
         return batch
 

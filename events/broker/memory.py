@@ -153,15 +153,23 @@ class MemoryBroker(Broker):
     def _claim(self, count: int) -> list[ArchiveItem]:
         now = time.monotonic()
         with self._lock:
-            claimed = [k for k, (t, _) in self._pending.items() if now - t > ARCHIVE_RECLAIM_SECS]
-            claimed = claimed[:count]
-            raw = [(ws, i, self._pending[(ws, i)][1]) for ws, i in claimed]
+            raw = self._reclaim(now, count)
             while self._archive and len(raw) < count:
                 raw.append(self._archive.popleft())
             for ws, event_id, data in raw:
                 self._pending[(ws, event_id)] = (now, data)
+                self._pending.move_to_end((ws, event_id))
         items = [(ws, envelope_from_stored(i, d, ws)) for ws, i, d in raw]
         return [ArchiveItem(ws, e) for ws, e in items if e is not None]
+
+    def _reclaim(self, now: float, count: int) -> list[tuple[str, str, bytes]]:
+        """Claimed items nobody acknowledged in time; pending is kept oldest claim first."""
+        reclaimed: list[tuple[str, str, bytes]] = []
+        for (ws, event_id), (claimed_at, data) in self._pending.items():
+            if len(reclaimed) >= count or now - claimed_at <= ARCHIVE_RECLAIM_SECS:
+                break
+            reclaimed.append((ws, event_id, data))
+        return reclaimed
 
     async def archive_ack(self, items: list[ArchiveItem]) -> None:
         with self._lock:
