@@ -72,6 +72,23 @@ async def test_an_event_emitted_on_one_process_reaches_subscribers_of_the_other(
             assert await nothing_more(socket, "orders.created")
 
 
+async def test_websocket_emits_are_acked_at_once_and_reach_the_other_process(two_processes):
+    running = two_processes
+    async with (
+        websockets.connect(running.ws(1, f"apiKey={running.key}&types=chat.*")) as far,
+        websockets.connect(running.ws(0, f"apiKey={running.key}&types=none")) as emitter,
+    ):
+        for n in range(3):  # the first frames right after the handshake, then more
+            frame = {"op": "emit", "ref": n, "event": {"type": "chat.said", "payload": n}}
+            await emitter.send(json.dumps(frame))
+        acks = [json.loads(await asyncio.wait_for(emitter.recv(), 10)) for _ in range(3)]
+        assert [(a["op"], a["ref"]) for a in acks] == [("ack", 0), ("ack", 1), ("ack", 2)]
+        got = await receive_events(far, 3, "chat.said")
+        assert [e["id"] for e in got] == [a["event"]["id"] for a in acks]
+        await emitter.send(json.dumps({"op": "ping"}))
+        assert json.loads(await asyncio.wait_for(emitter.recv(), 10)) == {"op": "pong"}
+
+
 async def test_a_subscriber_that_reconnects_with_last_event_id_gets_exactly_what_it_missed(
     two_processes,
 ):
