@@ -90,7 +90,12 @@ class Feed:
             if start:
                 await asyncio.sleep(0)
             for subscription in subscriptions[start : start + DISPATCH_SLICE]:
-                subscription.offer_all(batch)
+                try:
+                    subscription.offer_all(batch)
+                except Exception:
+                    # One consumer's failure must not stop the feed of everyone else.
+                    logger.exception("a subscription of %s failed; cutting it off", self)
+                    subscription.overflow()
 
 
 class Hub:

@@ -39,3 +39,28 @@ async def test_a_fan_out_in_several_slices_reaches_everyone_once_in_order(broker
         assert taken == wanted, n
     for subscription in subscriptions:
         await hub.leave("acme", subscription)
+
+
+class _Broken(QueuedSubscription):
+    def accept(self, deliveries):
+        raise RuntimeError("this consumer is broken")
+
+
+async def test_one_failing_subscription_is_cut_off_and_the_others_go_on(broker, caplog):
+    hub = get_hub()
+    broken = _Broken(CALLER, Filters(), last_id="", outbox_max=10)
+    cut_off = []
+    broken.on_overflow = lambda: cut_off.append(True)
+    healthy = QueuedSubscription(CALLER, Filters(), last_id="", outbox_max=10)
+    for subscription in (broken, healthy):
+        await hub.join("acme", subscription)
+    for _ in range(2):  # the feed still reads and dispatches after the failure
+        [sent] = await publish(
+            "acme", [parse_client_event({"type": "t"})], caller=CALLER, context=CONTEXT
+        )
+        assert await healthy.wait(5)
+        assert [e["id"] for e, _ in healthy.take()] == [sent["id"]]
+    assert cut_off == [True]
+    assert "cutting it off" in caplog.text
+    for subscription in (broken, healthy):
+        await hub.leave("acme", subscription)
