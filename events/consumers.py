@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from typing import Any
@@ -43,6 +44,7 @@ from events.hub import get_hub
 from events.ids import parse_id
 from events.metrics import CONNECTED, SLOW_CONSUMERS, WEBSOCKET_DELIVERIES
 from events.publishing import record_action
+from events.recheck import Recheck
 from events.sockets import DirectSocket, direct_socket
 from events.subscription import (
     QueuedSubscription,
@@ -93,6 +95,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     sender: asyncio.Task | None = None
     closer: asyncio.Task | None = None
     socket: DirectSocket | None = None
+    recheck: Recheck | None = None
     emits: EmitPipeline | None = None
     connected = False
     # Events come from the hub, never from a channel layer: no layer subscription per socket.
@@ -150,8 +153,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     async def _open(self, headers: dict[str, str]) -> None:
         self.caller = await aauthenticate_scope(self.scope, self.workspace_id, headers, self.query)
         self._bind_context()
-        if not (self.caller.can(CONSUME) or self.caller.can(EMIT)):
-            raise PermissionDenied("this caller may neither consume nor emit")
+        _check_rights(self.caller, consuming=False)
         filters = parse_filters(self.query, ignore=TRANSPORT_PARAMS)
         last_event_id = (self.query.get("lastEventId") or [None])[-1]
         if last_event_id:
@@ -159,10 +161,30 @@ class EventsConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.connected = True
         self.socket = direct_socket(_frame_sender(self.base_send))
+        self.recheck = Recheck(
+            settings.EVENTS_WS_RECHECK_SECS, functools.partial(self._check_again, headers)
+        )
+        self.recheck.start()
         CONNECTED.labels(transport=TRANSPORT).inc()
         logger.info("websocket connected")
         if self.caller.can(CONSUME):
             await self._subscribe(self.caller, filters, last_event_id)
+
+    async def _check_again(self, headers: dict[str, str]) -> bool:
+        """Authenticate again; close (4401, 4403, 4404) if the credentials no longer hold."""
+        self._bind_context()
+        try:
+            caller = await aauthenticate_scope(self.scope, self.workspace_id, headers, self.query)
+            _check_rights(caller, consuming=self.subscription is not None)
+        except ServiceError as error:
+            logger.info("websocket closed: %s", error.message)
+            await self.close(code=close_code(error), reason=error.message[:120])
+            return False
+        self.caller = caller
+        for holder in (self.subscription, self.emits):
+            if holder is not None:
+                holder.caller = caller
+        return True
 
     async def _subscribe(self, caller: Caller, filters: Filters, after_id: str | None) -> None:
         subscription: Subscription
@@ -217,6 +239,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_SLOW_CONSUMER, reason="SlowConsumer")
 
     async def disconnect(self, code: int) -> None:
+        if self.recheck is not None:
+            self.recheck.stop()
         if self.emits is not None:
             await self.emits.close()
         for task in (self.sender, self.closer):
@@ -330,6 +354,14 @@ def _frame_sender(send: Any) -> Any:
     if isinstance(wrapper, InstanceSessionWrapper):
         return wrapper.real_send
     return send
+
+
+def _check_rights(caller: Caller, *, consuming: bool) -> None:
+    """Refuse a caller that may no longer use this connection as it is used."""
+    if not (caller.can(CONSUME) or caller.can(EMIT)):
+        raise PermissionDenied("this caller may neither consume nor emit")
+    if consuming and not caller.can(CONSUME):
+        raise PermissionDenied("this caller may no longer consume in this workspace")
 
 
 def _parse_frame(data: str | bytes | None) -> dict[str, Any]:

@@ -1,0 +1,61 @@
+"""Credentials checked again while a connection stays open.
+
+A WebSocket is authenticated at its handshake and may then stay open for
+days. So that a revoked API key, an expired token, a removed member or a
+lowered role take effect on connections that are already open, each one runs
+its authentication again every ``EVENTS_WS_RECHECK_SECS`` (the first time at
+a random point within the period, so that connections opened together do not
+all check together). A timer per connection, not a task: an idle connection
+costs a few hundred bytes for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger("events.recheck")
+
+_random = secrets.SystemRandom()
+
+
+class Recheck:
+    """Calls ``check`` every ``every_secs`` until it returns False or ``stop`` is called."""
+
+    def __init__(self, every_secs: float, check: Callable[[], Awaitable[bool]]) -> None:
+        self.every_secs = every_secs
+        self.check = check
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Schedule the first check, at a random point of the first period."""
+        if self.every_secs > 0:
+            self._schedule(_random.uniform(0.5, 1.0) * self.every_secs)
+
+    def stop(self) -> None:
+        """No more checks (a check under way is cancelled)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+        self._timer = self._task = None
+
+    def _schedule(self, delay: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="recheck")
+
+    async def _run(self) -> None:
+        try:
+            go_on = await self.check()
+        except Exception:
+            # The database away for a moment must not close every connection: try again later.
+            logger.exception("could not check a connection's credentials again")
+            go_on = True
+        self._task = None
+        if go_on:
+            self._schedule(self.every_secs)
