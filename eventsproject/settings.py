@@ -50,19 +50,21 @@ INSTALLED_APPS = [
     "sysadmin",
 ]
 
+# Django's own middlewares, with their hooks run in the event loop rather than a
+# thread each under ASGI (eventsproject/loop_middleware.py); the same behaviour.
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "eventsproject.loop_middleware.PrometheusBeforeMiddleware",
     "events.middleware.CorrelationIdMiddleware",
     "sysadmin.access.AccessLogMiddleware",
     "events.middleware.FailureMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "eventsproject.loop_middleware.SecurityMiddleware",
+    "eventsproject.loop_middleware.SessionMiddleware",
+    "eventsproject.loop_middleware.CommonMiddleware",
+    "eventsproject.loop_middleware.CsrfViewMiddleware",
+    "eventsproject.loop_middleware.AuthenticationMiddleware",
+    "eventsproject.loop_middleware.MessageMiddleware",
+    "eventsproject.loop_middleware.XFrameOptionsMiddleware",
+    "eventsproject.loop_middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "eventsproject.urls"

@@ -99,3 +99,19 @@ async def test_an_inactive_user_has_no_session(broker, users):
     client = await logged_in(users["ann"])
     await sync_to_async(User.objects.filter(username="ann").update)(is_active=False)
     assert (await client.get(POLL)).status_code == 401
+
+
+async def test_the_admin_logs_in_and_out_through_asgi_with_the_csrf_check(users):
+    client = AsyncClient(enforce_csrf_checks=True)
+    page = await client.get("/admin/login/")
+    token = page.cookies["csrftoken"].value
+    refused = await client.post("/admin/login/", {"username": "root", "password": "pw"})
+    assert refused.status_code == 403  # no token: the CSRF check ran
+    form = {"username": "root", "password": "pw", "csrfmiddlewaretoken": token}
+    login = await client.post("/admin/login/?next=/admin/", form)
+    assert (login.status_code, login["Location"]) == (302, "/admin/")
+    assert (await client.get("/admin/")).status_code == 200  # the session was saved
+    assert (await client.get(POLL)).status_code == 200
+    token = client.cookies["csrftoken"].value
+    await client.post("/admin/logout/", {"csrfmiddlewaretoken": token})
+    assert (await client.get("/admin/")).status_code == 302
