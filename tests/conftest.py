@@ -120,6 +120,14 @@ async def _stop_feeds() -> AsyncIterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _no_kept_credentials() -> None:
+    """Each test starts with nothing kept by authentication (the database was emptied)."""
+    from workspaces.authcache import forget_all
+
+    forget_all()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_log_context() -> None:
     """Each test starts outside any request: no correlation, user or workspace id."""
     from events.context import correlation_id_var, user_id_var, workspace_id_var

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from events.broker import get_broker
 from events.ids import ZERO_ID
@@ -58,6 +60,24 @@ def test_a_revoked_key_authenticates_nobody(broker, key):
     assert emit(key) == 201
     assert revoke_api_key(ApiKey.objects.get())
     assert emit(key) == 401
+
+
+@override_settings(EVENTS_AUTH_CACHE_SECS=1)
+def test_a_key_revoked_by_another_process_is_refused_within_the_cache_time(broker, key):
+    assert emit(key) == 201
+    # Another process revokes it: a plain UPDATE, nothing in this process hears of it.
+    ApiKey.objects.update(revoked_at=timezone.now())
+    time.sleep(1.1)
+    assert emit(key) == 401
+
+
+@override_settings(EVENTS_AUTH_CACHE_SECS=60)
+def test_a_key_changed_in_this_process_is_not_served_from_the_cache(broker, workspace, key):
+    assert emit(key) == 201
+    stored = ApiKey.objects.get()
+    stored.scopes = "consume"
+    stored.save()  # the admin's change form does this
+    assert emit(key) == 403
 
 
 def test_a_key_of_another_workspace_is_refused_with_403(broker, workspace, make_key):

@@ -10,7 +10,9 @@ class WorkspacesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Load the configured JWT public keys, so a bad file stops the start-up."""
+        """Load the configured JWT public keys (a bad file stops the start-up); wire the cache."""
+        from workspaces.authcache import connect_signals
         from workspaces.tokens import check_configuration
 
         check_configuration()
+        connect_signals()

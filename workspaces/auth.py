@@ -34,6 +34,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from events.errors import NotAuthenticated, PermissionDenied, WorkspaceNotFound
+from workspaces import authcache
 from workspaces.caller import OWNER, Caller
 from workspaces.models import ApiKey, Membership, Workspace, hash_key, split_key
 from workspaces.tokens import TokenClaims, verify_token
@@ -136,6 +137,16 @@ def _bearer(authorization: str) -> str:
 
 def find_api_key(plain: str) -> ApiKey:
     """The active key matching a presented secret (constant-time check); 401 otherwise."""
+    digest = hash_key(plain)
+    cached = authcache.KEYS.get(digest)
+    if cached is not None:
+        return cached
+    key = _lookup_api_key(plain)
+    authcache.KEYS.put(digest, key)
+    return key
+
+
+def _lookup_api_key(plain: str) -> ApiKey:
     prefix = split_key(plain)
     keys = ApiKey.objects.select_related("workspace")
     key = keys.filter(prefix=prefix).first() if prefix else None
@@ -157,9 +168,12 @@ def _touch(key: ApiKey) -> None:
 
 def find_workspace(workspace_id: str) -> Workspace:
     """The workspace; WorkspaceNotFound (404) if it does not exist."""
-    workspace = Workspace.objects.filter(slug=workspace_id).first()
+    workspace = authcache.WORKSPACES.get(workspace_id)
     if workspace is None:
-        raise WorkspaceNotFound(f"unknown workspace {workspace_id!r}")
+        workspace = Workspace.objects.filter(slug=workspace_id).first()
+        if workspace is None:
+            raise WorkspaceNotFound(f"unknown workspace {workspace_id!r}")
+        authcache.WORKSPACES.put(workspace_id, workspace)
     return workspace
 
 

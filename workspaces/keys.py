@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from workspaces import authcache
 from workspaces.audit import KEY_CREATED, KEY_REVOKED, Actor, record_key_action
 from workspaces.models import ApiKey, Workspace, parse_scopes
 
@@ -57,6 +58,7 @@ def revoke_api_key(key: ApiKey, *, actor: Actor | None = None) -> bool:
         revoked_at=timezone.now()
     )
     key.refresh_from_db(fields=["revoked_at"])
+    authcache.forget_all()
     if updated and actor is not None:
         record_key_action(KEY_REVOKED, key, actor)
     return bool(updated)

@@ -1,0 +1,65 @@
+"""What authentication found, kept for a few seconds: API keys and workspaces.
+
+Every HTTP request (a long poll, an emit) authenticated from scratch: two ORM
+queries, a quarter of its CPU. Found keys and workspaces are kept for
+``EVENTS_AUTH_CACHE_SECS`` (default 5; 0 keeps nothing). This process forgets
+them at once when a key is revoked or a key or workspace is saved or deleted
+here; another process sees the change within that time. A secret that
+matched nothing is never kept, so a wrong guess always costs a lookup.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+
+MAX_ENTRIES = 10_000
+
+
+class TtlCache:
+    """A dict whose entries expire; safe to share between threads (single dict operations)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str) -> Any:
+        """The value kept for ``key``, or None if there is none or it expired."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: str, value: Any) -> None:
+        """Keep ``value`` for the configured time (not at all when it is 0)."""
+        ttl = settings.EVENTS_AUTH_CACHE_SECS
+        if ttl <= 0:
+            return
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + ttl, value)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._entries.clear()
+
+
+KEYS = TtlCache()
+WORKSPACES = TtlCache()
+
+
+def forget_all(**_: Any) -> None:
+    """Forget every kept key and workspace (also a model signal receiver)."""
+    KEYS.clear()
+    WORKSPACES.clear()
+
+
+def connect_signals() -> None:
+    """Forget on every save or delete of a key or a workspace in this process."""
+    from workspaces.models import ApiKey, Workspace
+
+    for model in (ApiKey, Workspace):
+        post_save.connect(forget_all, sender=model, dispatch_uid=f"authcache-save-{model}")
+        post_delete.connect(forget_all, sender=model, dispatch_uid=f"authcache-del-{model}")
