@@ -34,12 +34,16 @@ class DirectSocket(Protocol):
         """Drop the connection at once, whatever it still holds."""
 
 
-class UvicornSocket:
-    """uvicorn's ``websockets-sansio`` protocol: an asyncio transport."""
+class _ServerSocket:
+    """A server's protocol object for one connection, and its transport."""
 
     def __init__(self, protocol: Any) -> None:
         self.protocol = protocol
         self.transport = protocol.transport
+
+
+class UvicornSocket(_ServerSocket):
+    """uvicorn's ``websockets-sansio`` protocol: an asyncio transport."""
 
     def write(self, data: bytes) -> bool:
         protocol = self.protocol
@@ -55,12 +59,8 @@ class UvicornSocket:
         self.transport.abort()
 
 
-class DaphneSocket:
+class DaphneSocket(_ServerSocket):
     """Daphne's protocol (Autobahn over a Twisted transport)."""
-
-    def __init__(self, protocol: Any) -> None:
-        self.protocol = protocol
-        self.transport = protocol.transport
 
     def write(self, data: bytes) -> bool:
         protocol = self.protocol

@@ -69,9 +69,18 @@ def _wait_until_up(port: int, process: subprocess.Popen) -> None:
     raise RuntimeError(f"the server on port {port} did not answer in {START_TIMEOUT_SECS} s")
 
 
+SERVERS = {
+    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}"],
+    "uvicorn": [
+        *("-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}"),
+        *("--loop", "uvloop", "--ws", "websockets-sansio"),
+    ],
+}
+
+
 @contextmanager
-def deployment(count: int, **settings: str) -> Iterator[Deployment]:
-    """Start ``count`` Daphne processes with the given environment; stop them after."""
+def deployment(count: int, *, server: str = "daphne", **settings: str) -> Iterator[Deployment]:
+    """Start ``count`` processes of ``server`` with the given environment; stop them after."""
     with tempfile.TemporaryDirectory() as var_dir:
         env = {**os.environ, "EVENTS_VAR_DIR": var_dir, "DJANGO_DEBUG": "true", **settings}
         manage(env, "migrate", "--verbosity", "0")
@@ -80,7 +89,7 @@ def deployment(count: int, **settings: str) -> Iterator[Deployment]:
         try:
             for _ in range(count):
                 port = free_port()
-                argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+                argv = [sys.executable, *(a.format(port=port) for a in SERVERS[server])]
                 processes.append(
                     subprocess.Popen(  # noqa: S603 - fixed argv
                         [*argv, "eventsproject.asgi:application"],

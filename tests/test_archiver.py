@@ -76,17 +76,10 @@ async def archive_until(event_type: str, count: int, archiver: Archiver) -> list
     return found
 
 
-class StopsMidBatch(History):
-    """A history that stores the first half of a batch, then hangs until cancelled."""
+class Wrapping(History):
+    """A test history in front of a real one: everything but ``store`` goes through."""
 
-    def __init__(self, inner: History) -> None:
-        self.inner = inner
-        self.stored_part = asyncio.Event()
-
-    async def store(self, envelopes):
-        await self.inner.store(envelopes[: len(envelopes) // 2])
-        self.stored_part.set()
-        await asyncio.Event().wait()
+    inner: History
 
     async def ping(self):
         await self.inner.ping()
@@ -98,7 +91,20 @@ class StopsMidBatch(History):
         return await self.inner.delete_older_than(moment)
 
 
-class DownThenUp(History):
+class StopsMidBatch(Wrapping):
+    """A history that stores the first half of a batch, then hangs until cancelled."""
+
+    def __init__(self, inner: History) -> None:
+        self.inner = inner
+        self.stored_part = asyncio.Event()
+
+    async def store(self, envelopes):
+        await self.inner.store(envelopes[: len(envelopes) // 2])
+        self.stored_part.set()
+        await asyncio.Event().wait()
+
+
+class DownThenUp(Wrapping):
     """A history that refuses the first ``failures`` writes."""
 
     error: type[Exception] = HistoryUnavailable
@@ -111,15 +117,6 @@ class DownThenUp(History):
             self.failures -= 1
             raise self.error("down for the test")
         await self.inner.store(envelopes)
-
-    async def ping(self):
-        await self.inner.ping()
-
-    async def search(self, query):
-        return await self.inner.search(query)
-
-    async def delete_older_than(self, moment):
-        return await self.inner.delete_older_than(moment)
 
 
 class BrokenOnce(DownThenUp):

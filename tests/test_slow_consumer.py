@@ -1,19 +1,13 @@
 """A client too slow to read is disconnected with 4008 (contract section 3).
 
-Real servers on loopback ports (Daphne, and uvicorn, whose sends wait when the
-client does not read) and a raw client that stops reading after the
+Real servers on loopback ports (Daphne and uvicorn, to whose sockets the service
+writes event frames itself) and a raw client that stops reading after the
 handshake: the service must cut it off instead of buffering without bound,
 and the close frame, queued after what was already sent, says 4008.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -21,57 +15,19 @@ import orjson
 import pytest
 
 from tests.helpers import close_code, open_raw
-from tests.servers import ROOT, free_port, manage
+from tests.servers import SERVERS, deployment
 
-OUTBOX_MAX = 50
 EVENT_PAD_BYTES = 8_000
 BATCH = 50
-# More than Daphne's write-buffer limit (8 MiB) plus what the kernel's buffers hold.
+# More than the unsent-bytes limit (EVENTS_WS_BUFFER_MAX_BYTES, 8 MiB) plus the kernel's buffers.
 BATCHES = 60
-SERVERS = {
-    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}"],
-    "uvicorn": [
-        *("-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}"),
-        *("--loop", "uvloop", "--ws", "websockets-sansio"),
-    ],
-}
-
-
-def _wait_listening(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the server exited with {process.returncode}"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 @pytest.fixture(params=sorted(SERVERS))
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[int, str]]:
-    """One service process (embedded broker) with a small outbox; yields its port and a key."""
-    with tempfile.TemporaryDirectory() as var_dir:
-        env = {**os.environ, "EVENTS_VAR_DIR": var_dir, "DJANGO_DEBUG": "true", "REDIS_URL": ""}
-        env["EVENTS_WS_OUTBOX_MAX"] = str(OUTBOX_MAX)
-        manage(env, "migrate", "--verbosity", "0")
-        key = manage(env, "createapikey", "acme", "--name", "tests")
-        port = free_port()
-        argv = [arg.format(port=port) for arg in SERVERS[request.param]]
-        process = subprocess.Popen(  # noqa: S603 - fixed argv
-            [sys.executable, *argv, "eventsproject.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            _wait_listening(port, process)
-            yield port, key
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    """One service process (embedded broker); yields its port and a key."""
+    with deployment(1, server=request.param, REDIS_URL="") as running:
+        yield running.ports[0], running.key
 
 
 async def emit_until_cut_off(port: int, key: str) -> None:
