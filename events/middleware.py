@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 
 from events.context import (
@@ -24,38 +21,37 @@ from events.failures import handle_request_failure
 DJANGO_ANSWERS = (Http404, DjangoPermissionDenied, BadRequest, SuspiciousOperation)
 
 
-class CorrelationIdMiddleware:
+class InLoop:
+    """Mixed in before ``MiddlewareMixin``: under ASGI, the hooks run in the event loop.
+
+    Django runs each hook of a ``MiddlewareMixin`` through ``sync_to_async``,
+    a hop to a worker thread and back; for hooks that do no I/O, this runs
+    them in place (eventsproject/loop_middleware.py says what that saved).
+    Under WSGI, ``MiddlewareMixin`` calls the same hooks as always.
+    """
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)  # type: ignore[attr-defined]
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response
+
+
+class CorrelationIdMiddleware(InLoop, MiddlewareMixin):
     """Read ``X-Correlation-Id`` or make one; echo it; expose it to logs and events."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def _start(self, request: HttpRequest) -> str:
+    def process_request(self, request: HttpRequest) -> None:
         correlation_id = accept_correlation_id(request.headers.get(CORRELATION_HEADER))
         request.correlation_id = correlation_id  # type: ignore[attr-defined]
         correlation_id_var.set(correlation_id)
         user_id_var.set(None)
         workspace_id_var.set(None)
-        return correlation_id
 
-    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
-        if self.is_async:
-            return self.__acall__(request)
-        correlation_id = self._start(request)
-        response = self.get_response(request)
-        response[CORRELATION_HEADER] = correlation_id
-        return response
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        correlation_id = self._start(request)
-        response = await self.get_response(request)
-        response[CORRELATION_HEADER] = correlation_id
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response[CORRELATION_HEADER] = request.correlation_id  # type: ignore[attr-defined]
         return response
 
 

@@ -23,18 +23,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.middleware import clickjacking, common, csrf, security
 from django_prometheus import middleware as prometheus
 
-
-class InLoop:
-    """Mixed in before a ``MiddlewareMixin`` class: its hooks run in the event loop."""
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        response = None
-        if hasattr(self, "process_request"):
-            response = self.process_request(request)
-        response = response or await self.get_response(request)  # type: ignore[attr-defined]
-        if hasattr(self, "process_response"):
-            response = self.process_response(request, response)
-        return response
+from events.middleware import InLoop
 
 
 class PrometheusBeforeMiddleware(InLoop, prometheus.PrometheusBeforeMiddleware):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
+from django.utils.deprecation import MiddlewareMixin
 
+from events.middleware import InLoop
 from sysadmin.redaction import redact_query
 
 logger = logging.getLogger("events.access")
@@ -40,28 +40,12 @@ def log_access(request: HttpRequest, response: HttpResponse, started: float) -> 
     )
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(InLoop, MiddlewareMixin):
     """Log one line for every HTTP request once its response is ready."""
 
-    sync_capable = True
-    async_capable = True
+    def process_request(self, request: HttpRequest) -> None:
+        request.access_started = time.monotonic()  # type: ignore[attr-defined]
 
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
-        if self.is_async:
-            return self.__acall__(request)
-        started = time.monotonic()
-        response = self.get_response(request)
-        log_access(request, response, started)
-        return response
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        started = time.monotonic()
-        response = await self.get_response(request)
-        log_access(request, response, started)
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        log_access(request, response, request.access_started)  # type: ignore[attr-defined]
         return response
