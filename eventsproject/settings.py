@@ -206,6 +206,7 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from this service's own static files: /v2/docs works without a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"DependencyStateEnum": "sysadmin.serializers.DEPENDENCY_STATES"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "events.schema.close_strict_objects",

@@ -6,11 +6,14 @@ from rest_framework import serializers
 
 from sysadmin.loglevels import LEVELS, LOGGER_NAME
 
+# How a dependency answered the health check (one enum in the schema: settings' overrides).
+DEPENDENCY_STATES = ("ok", "timeout", "failing")
+
 
 class HealthSerializer(serializers.Serializer):
     healthy = serializers.BooleanField()
-    broker = serializers.ChoiceField(choices=["ok", "timeout", "failing"])
-    history = serializers.ChoiceField(choices=["ok", "timeout", "failing"])
+    broker = serializers.ChoiceField(choices=DEPENDENCY_STATES)
+    history = serializers.ChoiceField(choices=DEPENDENCY_STATES)
     replica = serializers.CharField()
 
 
