@@ -11,6 +11,7 @@ which is also how events written to Redis by other services are normalized.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
@@ -192,7 +193,7 @@ def _is_valid_type(value: Any) -> bool:
     return isinstance(value, str) and TYPE_PATTERN.fullmatch(value) is not None
 
 
-def is_persistent(envelope: dict) -> bool:
+def is_persistent(envelope: Mapping[str, Any]) -> bool:
     """Whether the history keeps this event (``options.persist`` is not false)."""
     options = envelope.get("options")
     return not (isinstance(options, dict) and options.get("persist") is False)

@@ -17,6 +17,10 @@ from events.event import ClientEvent, Envelope, Source, encode_stored, stored_fo
 from events.metrics import EMITTED
 from workspaces.caller import Caller
 
+# The workspace of what the service itself does across workspaces: its operators'
+# actions and the archiver's failures.
+PLATFORM_WORKSPACE = "platform"
+
 logger = logging.getLogger("events.publishing")
 
 

@@ -29,13 +29,11 @@ from events.context import RequestContext, new_correlation_id
 from events.event import is_persistent
 from events.failures import report_failure
 from events.metrics import ARCHIVE_BACKLOG, ARCHIVE_FAILURES, STORED
+from events.publishing import PLATFORM_WORKSPACE
 from history import get_history
 from history.base import History, HistoryUnavailable
 
 logger = logging.getLogger("history.archiver")
-
-# The archiver works for every workspace at once: its own failures go to the platform's.
-PLATFORM_WORKSPACE = "platform"
 
 RETRY_MIN_SECS = 0.2
 RETRY_MAX_SECS = 5.0
@@ -117,7 +115,7 @@ class Archiver:
 
     async def archive(self, batch: list[ArchiveItem]) -> None:
         """Store a batch (retrying until the history takes it), then acknowledge it."""
-        envelopes = [item.envelope for item in batch if is_persistent(dict(item.envelope))]
+        envelopes = [item.envelope for item in batch if is_persistent(item.envelope)]
         delay = RETRY_MIN_SECS
         while True:
             try:

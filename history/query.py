@@ -22,15 +22,6 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 
-def encode_cursor(event_id: str) -> str:
-    """The ``next`` cursor that continues after ``event_id``: the id itself.
-
-    A page ends at an event, and ids order the history, so the id is all a
-    cursor needs; it is the long poll's cursor form too.
-    """
-    return event_id
-
-
 def decode_cursor(cursor: str) -> str:
     """The event id a cursor continues after; ValidationError if it is not one."""
     try:

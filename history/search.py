@@ -16,7 +16,7 @@ from events.publishing import record_action
 from history import get_history
 from history.base import HistoryUnavailable
 from history.fence import parse_query_body
-from history.query import encode_cursor, parse_search
+from history.query import parse_search
 from workspaces.caller import AGGREGATE, Caller
 
 SEARCHED = "events.searched"
@@ -42,7 +42,7 @@ async def search_events(
     page = await _answer(get_history().search(query))
     audit = {"endpoint": "events", "filters": dict(params)}
     await record_action(workspace_id, SEARCHED, audit, caller=caller, context=context)
-    next_cursor = encode_cursor(page.next_after_id) if page.next_after_id else None
+    next_cursor = page.next_after_id or None  # a page ends at an event: its id is the cursor
     return {"events": page.events, "next": next_cursor}
 
 

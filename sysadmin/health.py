@@ -8,7 +8,6 @@ healthcheck that hangs with it.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,20 +29,11 @@ async def ping_broker() -> None:
     await get_broker().ping()
 
 
-def load_history() -> Any:
-    """The history of this process (``history.get_history()``)."""
+async def ping_history() -> None:
+    """Raise unless the history answers."""
     from history import get_history
 
-    return get_history()
-
-
-async def ping_history() -> None:
-    """Raise unless the history answers (a synchronous ping runs off the loop)."""
-    history = load_history()
-    if inspect.iscoroutinefunction(history.ping):
-        await history.ping()
-    else:
-        await asyncio.to_thread(history.ping)
+    await get_history().ping()
 
 
 async def check(name: str, ping: Ping, timeout_secs: float) -> str:
@@ -69,7 +59,8 @@ async def health() -> dict[str, Any]:
     timeout_secs = settings.HEALTHCHECK_TIMEOUT_MSECS / 1000
     checks = dependencies()
     results = await asyncio.gather(*(check(n, p, timeout_secs) for n, p in checks.items()))
-    report: dict[str, Any] = dict(zip(checks, results, strict=True))
-    report["healthy"] = all(result == OK for result in results)
-    report["replica"] = settings.EVENTS_REPLICA
-    return {"healthy": report.pop("healthy"), **report}
+    return {
+        "healthy": all(result == OK for result in results),
+        **dict(zip(checks, results, strict=True)),
+        "replica": settings.EVENTS_REPLICA,
+    }

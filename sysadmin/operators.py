@@ -18,13 +18,11 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from events.context import user_id_var
 from events.errors import NotAuthenticated, PermissionDenied
+from events.publishing import PLATFORM_WORKSPACE
 from workspaces.caller import Caller
 
 ADMIN_TOKEN_HEADER = "X-Admin-Token"  # noqa: S105 - a header name
 TOKEN_USER_ID = "admin-token"  # noqa: S105 - the audit user id
-
-
-PLATFORM_WORKSPACE = "platform"
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from sysadmin.health import FAILING, OK, TIMEOUT
 from sysadmin.loglevels import LEVELS, LOGGER_NAME
 
 # How a dependency answered the health check (one enum in the schema: settings' overrides).
-DEPENDENCY_STATES = ("ok", "timeout", "failing")
+DEPENDENCY_STATES = (OK, TIMEOUT, FAILING)
 
 
 class HealthSerializer(serializers.Serializer):

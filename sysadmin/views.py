@@ -20,11 +20,11 @@ from rest_framework.response import Response
 
 from events.api import json_body, request_context
 from events.errors import ValidationError
-from events.publishing import record_action
+from events.publishing import PLATFORM_WORKSPACE, record_action
 from events.serializers import ErrorSerializer
 from sysadmin import heapdump, loglevels
 from sysadmin.health import health
-from sysadmin.operators import PLATFORM_WORKSPACE, Operator, require_operator
+from sysadmin.operators import Operator, require_operator
 from sysadmin.serializers import (
     HealthSerializer,
     LoggerQuerySerializer,

@@ -100,18 +100,6 @@ class SessionIdentity:
         return Caller.for_user(workspace.slug, username, role)
 
 
-def authenticate(
-    workspace_id: str,
-    *,
-    headers: Mapping[str, str],
-    query: Mapping[str, str] | None = None,
-    user: Any = None,
-) -> Caller:
-    """Return the caller acting in ``workspace_id``; raise 401, 404 or 403 (in that order)."""
-    identity = identify(headers, query or {}, user)
-    return identity.caller_in(find_workspace(workspace_id))
-
-
 def identify(headers: Mapping[str, str], query: Mapping[str, str], user: Any = None) -> Identity:
     """Check the first credential present (headers, then query, then session); 401 if none."""
     authorization = headers.get("authorization")

@@ -107,14 +107,6 @@ class ApiKey(models.Model):
         """Whether the key still authenticates (it is not revoked)."""
         return self.revoked_at is None
 
-    @classmethod
-    def issue(cls, workspace: Workspace, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
-        """Create a key; return it with the only plain copy of the secret."""
-        key = cls(workspace=workspace, name=name, scopes=",".join(scopes))
-        plain = key.set_new_secret()
-        key.save()
-        return key, plain
-
     def set_new_secret(self) -> str:
         """Give the (unsaved) key a fresh secret; return the only plain copy of it."""
         self.prefix = secrets.token_hex(6)
