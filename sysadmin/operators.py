@@ -12,13 +12,12 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import get_user
-from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
+from django.http import HttpRequest
 
 from events.context import user_id_var
 from events.errors import NotAuthenticated, PermissionDenied
 from events.publishing import PLATFORM_WORKSPACE
+from workspaces.auth import check_csrf, session_user
 from workspaces.caller import Caller
 
 ADMIN_TOKEN_HEADER = "X-Admin-Token"  # noqa: S105 - a header name
@@ -45,26 +44,13 @@ def token_matches(sent: str) -> bool:
     return hmac.compare_digest(sent.encode(), expected.encode())
 
 
-def _no_view(request: HttpRequest) -> HttpResponse:
-    return HttpResponse()
-
-
-def enforce_csrf(request: HttpRequest) -> None:
-    """A browser session changing something must prove it came from our pages."""
-    check = CsrfViewMiddleware(_no_view)
-    check.process_request(request)
-    if check.process_view(request, _no_view, (), {}) is not None:
-        raise PermissionDenied("CSRF check failed: send the csrftoken cookie in X-CSRFToken")
-
-
 def _session_operator(request: HttpRequest) -> Operator | None:
-    # DRF replaces ``request.user`` with its own (anonymous) user: read the session's.
-    user = get_user(request)
+    user = session_user(request)
     if not user.is_authenticated:
         return None
     if not (user.is_active and user.is_staff):
         raise PermissionDenied("only staff users may do this")
-    enforce_csrf(request)
+    check_csrf(request)
     return Operator(user_id=f"user:{user.get_username()}", session_id=request.session.session_key)
 
 

@@ -175,7 +175,7 @@ def authenticate_request(request: HttpRequest, workspace_id: str) -> Caller:
     headers = {key.lower(): value for key, value in request.headers.items()}
     identity = identify(headers, {}, SimpleLazyObject(lambda: session_user(request)))
     if isinstance(identity, SessionIdentity):
-        _check_csrf(request)
+        check_csrf(request)
     return identity.caller_in(find_workspace(workspace_id))
 
 
@@ -195,13 +195,16 @@ def _no_response(request: HttpRequest) -> Any:
     return None
 
 
-def _check_csrf(request: HttpRequest) -> None:
-    # DRF views are CSRF-exempt; a cookie-authenticated write must still prove its origin.
+def check_csrf(request: HttpRequest) -> None:
+    """A write authenticated by a session cookie must prove it came from our pages (403)."""
+    # DRF views are CSRF-exempt, so the check is made here.
     check = _CsrfCheck(_no_response)
     check.process_request(request)
     reason = check.process_view(request, _no_response, (), {})
     if reason:
-        raise PermissionDenied(f"CSRF check failed: {reason}")
+        raise PermissionDenied(
+            f"CSRF check failed: {reason} (send the csrftoken cookie's value in X-CSRFToken)"
+        )
 
 
 def authenticate_scope(

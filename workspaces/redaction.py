@@ -14,7 +14,12 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import unquote_plus
 
 REDACTED = "[REDACTED]"
-SECRET_PARAMS = frozenset({"token", "apikey", "api_key", "access_token", "x-api-key"})
+SECRET_PARAMS = frozenset(
+    {
+        *("token", "apikey", "api_key", "access_token", "x-api-key"),
+        *("password", "secret", "jwt", "admintoken"),
+    }
+)
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "x-admin-token", "cookie", "set-cookie"}
 )
