@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -109,15 +110,22 @@ def handle_message(data: bytes, apply: Apply) -> None:
     """Apply one published change; log and skip a malformed one."""
     try:
         change = orjson.loads(data)
-        apply(check_name(change["logger"]), check_level(change["level"]))
+        _apply_checked(change["logger"], change["level"], apply)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValidationError):
         logger.warning("ignored a malformed log level change: %r", data[:200])
+
+
+def _apply_checked(name: Any, level: Any, apply: Apply) -> None:
+    apply(check_name(name), check_level(level))
 
 
 async def _apply_remembered(client: aioredis.Redis, apply: Apply) -> None:
     remembered = await client.hgetall(LEVELS_KEY)
     for name, level in remembered.items():
-        handle_message(orjson.dumps({"logger": _text(name), "level": _text(level)}), apply)
+        try:
+            _apply_checked(_text(name), _text(level), apply)
+        except ValidationError:
+            logger.warning("ignored a malformed remembered log level: %r=%r", name, level)
 
 
 def _text(value: bytes | str) -> str:
