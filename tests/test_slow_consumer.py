@@ -17,16 +17,23 @@ import pytest
 from tests.helpers import close_code, open_raw
 from tests.servers import SERVERS, deployment
 
+BUFFER_MAX_BYTES = 256 * 1024
 EVENT_PAD_BYTES = 8_000
 BATCH = 50
-# More than the unsent-bytes limit (EVENTS_WS_BUFFER_MAX_BYTES, 8 MiB) plus the kernel's buffers.
+# More than the unsent-bytes limit plus what the kernel's buffers hold.
 BATCHES = 60
 
 
 @pytest.fixture(params=sorted(SERVERS))
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[int, str]]:
-    """One service process (embedded broker); yields its port and a key."""
-    with deployment(1, server=request.param, REDIS_URL="") as running:
+    """One service process (embedded broker) with a small send buffer; yields its port and a key.
+
+    The smaller the buffer, the sooner the client reaches the close frame after
+    the cut-off: Autobahn (Daphne) drops a connection whose close is not
+    answered within a second.
+    """
+    settings = {"REDIS_URL": "", "EVENTS_WS_BUFFER_MAX_BYTES": str(BUFFER_MAX_BYTES)}
+    with deployment(1, server=request.param, **settings) as running:
         yield running.ports[0], running.key
 
 
