@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from events import longpoll
 from events.api import WorkspaceView, json_body, request_context
-from events.errors import ValidationError
+from events.errors import NotFound, ValidationError
 from events.event import parse_batch
 from events.filters import parse_filters, query_params
 from events.ids import parse_id
@@ -87,3 +89,9 @@ class PollView(WorkspaceView):
             workspace_id, caller=caller, filters=filters, cursor=cursor, timeout_secs=timeout
         )
         return Response({"events": result.events, "cursor": result.cursor})
+
+
+@csrf_exempt
+def unknown_path(request: HttpRequest) -> HttpResponse:
+    """Any other path under /v2/ or /sys/: the contract's 404 body, not Django's HTML page."""
+    raise NotFound(f"no such path: {request.method} {request.path}")

@@ -2,8 +2,10 @@
 
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from events.views import unknown_path
 
 urlpatterns = [
     path("", include("events.urls")),
@@ -16,6 +18,8 @@ urlpatterns = [
 # The admin's and Swagger UI's files on embedded defaults (DJANGO_DEBUG on); in
 # production, run collectstatic and let the proxy in front serve STATIC_ROOT.
 urlpatterns += staticfiles_urlpatterns()
+# Last: an unknown path of the API answers the contract's JSON 404 (DEBUG on or off).
+urlpatterns.append(re_path(r"^(?:v2|sys)/", unknown_path))
 
 # Whatever escapes every other handler still answers JSON, never Django's HTML page.
 handler500 = "events.failures.server_error"

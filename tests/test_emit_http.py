@@ -133,3 +133,16 @@ async def test_it_answers_403_to_a_key_without_emit(broker, make_key):
     )
     assert response.status_code == 403
     assert response.json()["error"] == "PermissionDenied"
+
+
+@pytest.mark.parametrize(
+    "path", ["/v2/nothing", "/v2/workspaces/acme/nothing", "/v2/workspaces/acme/events/", "/sys/x"]
+)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_unknown_api_path_answers_the_contracts_json_404(path, method):
+    from django.test import Client
+
+    response = getattr(Client(), method)(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "NotFound"
