@@ -235,6 +235,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         logger.warning("slow consumer disconnected")
         if self.socket is not None:
             # The close frame waits behind what the client has not read: it gets a while.
+            self.socket.hold_close(SLOW_CLOSE_SECS)
             asyncio.get_running_loop().call_later(SLOW_CLOSE_SECS, self.socket.abort)
         await self.close(code=CLOSE_SLOW_CONSUMER, reason="SlowConsumer")
 

@@ -33,6 +33,9 @@ class DirectSocket(Protocol):
     def abort(self) -> None:
         """Drop the connection at once, whatever it still holds."""
 
+    def hold_close(self, seconds: float) -> None:
+        """Let the close handshake wait this long for the client's answer."""
+
 
 class _ServerSocket:
     """A server's protocol object for one connection, and its transport."""
@@ -58,6 +61,9 @@ class UvicornSocket(_ServerSocket):
     def abort(self) -> None:
         self.transport.abort()
 
+    def hold_close(self, seconds: float) -> None:
+        """Nothing to do: uvicorn waits for the close frame to be written, then ends."""
+
 
 class DaphneSocket(_ServerSocket):
     """Daphne's protocol (Autobahn over a Twisted transport)."""
@@ -76,6 +82,12 @@ class DaphneSocket(_ServerSocket):
 
     def abort(self) -> None:
         self.transport.abortConnection()
+
+    def hold_close(self, seconds: float) -> None:
+        # Autobahn drops a connection whose close is not answered within its
+        # closeHandshakeTimeout (1 s, copied onto each protocol at connect): a client
+        # still reading its backlog would see a reset instead of the close code.
+        self.protocol.closeHandshakeTimeout = seconds
 
 
 def direct_socket(send: Any) -> DirectSocket | None:
