@@ -34,6 +34,19 @@ def internal_error_body(correlation_id: str | None) -> dict[str, Any]:
     return {"error": INTERNAL_ERROR, "message": INTERNAL_MESSAGE, "correlationId": correlation_id}
 
 
+def error_description(exc: BaseException, correlation_id: str | None) -> dict[str, Any]:
+    """The ``error`` of an error event: every viewer reads it, so only the class, never
+    the exception's text (it may hold secrets); the text is in the log under the same id."""
+    name = type(exc).__name__
+    return {
+        "error": INTERNAL_ERROR,
+        "message": name,
+        "exception": name,
+        "correlationId": correlation_id,
+        "level": "error",
+    }
+
+
 async def report_failure(
     exc: BaseException,
     *,
@@ -47,8 +60,7 @@ async def report_failure(
     if not logged:
         logger.error("unexpected failure in %s", where, exc_info=exc)
     if workspace_id:
-        error = {"error": INTERNAL_ERROR, "message": f"{type(exc).__name__}: {exc}"[:2000]}
-        error["level"] = "error"
+        error = error_description(exc, context.correlation_id)
         event = {"type": "error", "payload": {"where": where}, "options": {"persist": True}}
         try:
             await publish(workspace_id, [event], caller=caller, context=context, error=error)  # type: ignore[list-item]

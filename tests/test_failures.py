@@ -168,3 +168,25 @@ async def test_a_failing_websocket_frame_gets_an_error_frame_and_the_connection_
     [event] = await error_events()
     assert event["source"]["correlationId"] == frame["correlationId"]
     assert event["payload"] == {"where": "websocket frame"}
+
+
+async def test_the_error_event_names_only_the_exception_class_never_its_text(
+    broker, key, monkeypatch
+):
+    fail_publishing_except_errors(monkeypatch, RuntimeError("password=hunter2 at db-7"))
+    response = await AsyncClient().post(
+        URL,
+        json.dumps({"events": [{"type": "a"}]}),
+        content_type="application/json",
+        headers={"X-Api-Key": key, "X-Correlation-Id": "corr-secret"},
+    )
+    assert response.status_code == 500
+    [event] = await error_events()
+    assert "hunter2" not in json.dumps(event)
+    assert event["error"] == {
+        "error": "InternalError",
+        "message": "RuntimeError",
+        "exception": "RuntimeError",
+        "correlationId": "corr-secret",
+        "level": "error",
+    }
