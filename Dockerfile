@@ -1,15 +1,17 @@
 # The events service: one uvicorn process serving HTTP and WebSocket on port 8000
 # (uvicorn with uvloop spends a third less CPU per delivery than Daphne and applies
 # backpressure to slow readers: docs/SIZING.md). Run one container per core.
-# Configure it through the environment (README, "Configuration"); in production set at
-# least DJANGO_DEBUG=false, DJANGO_SECRET_KEY, REDIS_URL and ELASTICSEARCH_URL.
+# Configure it through the environment (README, "Configuration"). Production mode: it
+# refuses to start without DJANGO_SECRET_KEY and JWT_SECRET (or JWT_PUBLIC_KEYS_FILE /
+# JWT_JWKS_FILE) from the environment; set REDIS_URL and ELASTICSEARCH_URL too.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    EVENTS_VAR_DIR=/var/lib/events
+    EVENTS_VAR_DIR=/var/lib/events \
+    DJANGO_DEBUG=false
 
 WORKDIR /app
 

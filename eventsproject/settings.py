@@ -14,19 +14,22 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from eventsproject.devsecrets import dev_secret, refuse_public
 from eventsproject.env import envbool, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("EVENTS_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = envbool("DJANGO_DEBUG", True)
-_DEV_SECRET = "insecure-development-secret-do-not-use-in-production"  # noqa: S105
-SECRET_KEY = envstr("DJANGO_SECRET_KEY") or (_DEV_SECRET if DEBUG else "")
+# Production unless asked: development mode (DJANGO_DEBUG=true) is what ./scripts/serve opts into.
+DEBUG = envbool("DJANGO_DEBUG", False)
+SECRET_KEY = refuse_public("DJANGO_SECRET_KEY", envstr("DJANGO_SECRET_KEY")) or (
+    dev_secret(VAR_DIR, "django-secret-key") if DEBUG else ""
+)
 if not SECRET_KEY:
     raise ImproperlyConfigured(
-        "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off: "
-        "the development secret is refused in production."
+        "DJANGO_SECRET_KEY must be set: DJANGO_DEBUG is off (the default, production mode). "
+        "For development on this machine only, set DJANGO_DEBUG=true (./scripts/serve does)."
     )
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "*")
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -142,17 +145,18 @@ EVENTS_BACKGROUND = envbool("EVENTS_BACKGROUND", True)
 JWT_PUBLIC_KEYS_FILE = envstr("JWT_PUBLIC_KEYS_FILE")
 JWT_JWKS_FILE = envstr("JWT_JWKS_FILE")
 _JWT_KEYS = bool(JWT_PUBLIC_KEYS_FILE or JWT_JWKS_FILE)
-# The development secret signs tokens only in DEBUG, and only when no RS256 keys are configured.
-JWT_SECRET = envstr("JWT_SECRET") or (_DEV_SECRET if DEBUG and not _JWT_KEYS else "")
+# In development mode without RS256 keys, this machine's own secret (eventsproject/devsecrets.py).
+JWT_SECRET = refuse_public("JWT_SECRET", envstr("JWT_SECRET")) or (
+    dev_secret(VAR_DIR, "jwt-secret") if DEBUG and not _JWT_KEYS else ""
+)
 if not DEBUG and not (JWT_SECRET or _JWT_KEYS):
     raise ImproperlyConfigured(
         "JWT_SECRET (HS256), JWT_PUBLIC_KEYS_FILE or JWT_JWKS_FILE (RS256) must be set when "
-        "DJANGO_DEBUG is off: no token could be verified, and the development secret is refused."
+        "DJANGO_DEBUG is off (the default): no token could be verified otherwise."
     )
-if not DEBUG and JWT_SECRET and (JWT_SECRET == _DEV_SECRET or len(JWT_SECRET) < 32):
+if not DEBUG and JWT_SECRET and len(JWT_SECRET) < 32:
     raise ImproperlyConfigured(
-        "JWT_SECRET must be at least 32 characters (256 bits for HS256) and not the development "
-        "secret when DJANGO_DEBUG is off."
+        "JWT_SECRET must be at least 32 characters (256 bits for HS256) when DJANGO_DEBUG is off."
     )
 JWT_AUDIENCE = envstr("JWT_AUDIENCE")
 JWT_ISSUER = envstr("JWT_ISSUER")

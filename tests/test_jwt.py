@@ -257,6 +257,6 @@ def test_it_starts_in_production_with_public_keys_only(pem_file):
 
 
 def test_it_refuses_to_start_with_an_unreadable_key_file(tmp_path):
-    started = _start({"JWT_JWKS_FILE": str(tmp_path / "missing.json")})
+    started = _start({"DJANGO_DEBUG": "true", "JWT_JWKS_FILE": str(tmp_path / "missing.json")})
     assert started.returncode != 0
     assert "JWT_JWKS_FILE: cannot read" in started.stderr
