@@ -33,11 +33,12 @@ from events.errors import (
     NotAuthenticated,
     PermissionDenied,
     ServiceError,
+    ServiceUnavailable,
     ValidationError,
     WorkspaceNotFound,
 )
 from events.event import Envelope, parse_client_event
-from events.failures import INTERNAL_MESSAGE, report_failure
+from events.failures import report_failure
 from events.filters import Filters, parse_filters
 from events.frames import text_frame
 from events.hub import get_hub
@@ -68,6 +69,7 @@ CLOSE_CODES: dict[type[ServiceError], int] = {
 CLOSE_BAD_REQUEST = 4400
 CLOSE_SLOW_CONSUMER = 4008
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013  # a dependency did not answer (RFC 6455's "Try Again Later")
 # A slow consumer gets this long to read up to its close frame before it is dropped.
 SLOW_CLOSE_SECS = 10.0
 # Frames whose handlers never touch the ORM: no database clean-up thread hop per frame.
@@ -131,14 +133,16 @@ class EventsConsumer(AsyncWebsocketConsumer):
             logger.info("websocket refused: %s", error.message)
             await self._refuse(close_code(error), error.message)
         except Exception as exc:
-            await report_failure(
+            body = await report_failure(
                 exc,
                 workspace_id=self.workspace_id,
                 caller=self.caller,
                 context=self.context,
                 where="websocket connect",
             )
-            await self._refuse(CLOSE_INTERNAL_ERROR, INTERNAL_MESSAGE)
+            unavailable = body["error"] == ServiceUnavailable.code
+            code = CLOSE_TRY_AGAIN_LATER if unavailable else CLOSE_INTERNAL_ERROR
+            await self._refuse(code, body["message"])
 
     async def _refuse(self, code: int, reason: str) -> None:
         if not self.connected:

@@ -8,10 +8,13 @@ WebSocket error frame; anything else becomes the generic internal error in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+from django.http import JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
+
+R = TypeVar("R", Response, JsonResponse)
 
 
 class ServiceError(Exception):
@@ -87,14 +90,20 @@ class UnsupportedMediaType(ServiceError):
     default_message = "Send JSON"
 
 
-class TooManyRequests(ServiceError):
+class RetryLater(ServiceError):
+    """An error the client may retry after ``retry_after_secs`` (the ``Retry-After`` header)."""
+
+    default_retry_after_secs = 60
+
+    def __init__(self, message: str | None = None, *, retry_after_secs: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_secs = retry_after_secs or self.default_retry_after_secs
+
+
+class TooManyRequests(RetryLater):
     code = "TooManyRequests"
     status = 429
     default_message = "Too many requests"
-
-    def __init__(self, message: str | None = None, *, retry_after_secs: int = 60) -> None:
-        super().__init__(message)
-        self.retry_after_secs = retry_after_secs
 
 
 class NotImplementedByHistory(ServiceError):
@@ -103,10 +112,11 @@ class NotImplementedByHistory(ServiceError):
     default_message = "Not available with this history"
 
 
-class ServiceUnavailable(ServiceError):
+class ServiceUnavailable(RetryLater):
     code = "ServiceUnavailable"
     status = 503
     default_message = "A dependency is unavailable; try again"
+    default_retry_after_secs = 5
 
 
 _DRF_ERRORS: list[tuple[type[Exception], type[ServiceError]]] = [
@@ -133,12 +143,20 @@ def from_drf(exc: Exception) -> ServiceError | None:
     return None
 
 
-def error_response(error: ServiceError) -> Response:
-    """Render a service error as a DRF response."""
-    response = Response(error.as_body(), status=error.status)
-    if isinstance(error, TooManyRequests):
+def _with_retry_after(response: R, error: ServiceError) -> R:
+    if isinstance(error, RetryLater):
         response["Retry-After"] = str(error.retry_after_secs)
     return response
+
+
+def error_response(error: ServiceError) -> Response:
+    """Render a service error as a DRF response."""
+    return _with_retry_after(Response(error.as_body(), status=error.status), error)
+
+
+def service_error_response(error: ServiceError) -> JsonResponse:
+    """Render a service error as a plain Django response (outside DRF's views)."""
+    return _with_retry_after(JsonResponse(error.as_body(), status=error.status), error)
 
 
 def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -1,7 +1,10 @@
 """The one place where unexpected failures are handled.
 
 A failure is logged with its stack trace and context, written as an ``error``
-event to the workspace, and answered with the generic internal error body.
+event to the workspace, and answered with the generic internal error body; a
+dependency that does not answer (``events.outages``) is answered 503
+``ServiceUnavailable`` with ``Retry-After`` instead, its error event kept until
+the broker answers again (``events.error_events``).
 HTTP views (DRF or plain Django) reach :func:`handle_request_failure` through
 ``events.middleware.FailureMiddleware``; :func:`server_error` is Django's
 ``handler500`` for what escapes even that; WebSocket consumers call
@@ -18,8 +21,10 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from events import error_events, outages
 from events.context import RequestContext, correlation_id_var, user_id_var, workspace_id_var
-from events.publishing import publish
+from events.error_events import ErrorEvent
+from events.errors import ServiceUnavailable, service_error_response
 from workspaces.caller import Caller
 
 logger = logging.getLogger("events.failures")
@@ -56,17 +61,28 @@ async def report_failure(
     where: str,
     logged: bool = False,
 ) -> dict[str, Any]:
-    """Log the failure, emit its ``error`` event, and return the client's error body."""
+    """Log the failure, emit its ``error`` event, and return the client's error body.
+
+    A dependency that does not answer is the client's 503 (``ServiceUnavailable``);
+    anything else is the generic 500.
+    """
     if not logged:
-        logger.error("unexpected failure in %s", where, exc_info=exc)
+        log_failure(exc, where)
     if workspace_id:
         error = error_description(exc, context.correlation_id)
-        event = {"type": "error", "payload": {"where": where}, "options": {"persist": True}}
-        try:
-            await publish(workspace_id, [event], caller=caller, context=context, error=error)  # type: ignore[list-item]
-        except Exception:
-            logger.exception("could not emit the error event")
+        await error_events.emit(ErrorEvent(workspace_id, caller, context, where, error))
+    if outages.dependency_of(exc):
+        return ServiceUnavailable().as_body()
     return internal_error_body(context.correlation_id)
+
+
+def log_failure(exc: BaseException, where: str) -> None:
+    """The stack of an unexpected failure; for an outage, its first stack, then one line."""
+    dependency = outages.dependency_of(exc)
+    if dependency:
+        outages.failed(dependency, exc, where)
+    else:
+        logger.error("unexpected failure in %s", where, exc_info=exc)
 
 
 def request_caller(request: HttpRequest, workspace_id: str) -> Caller | None:
@@ -97,14 +113,23 @@ def internal_error_response(correlation_id: str | None) -> HttpResponse:
     return response
 
 
+def failure_response(exc: BaseException, correlation_id: str | None) -> HttpResponse:
+    """503 with ``Retry-After`` when a dependency did not answer, else the generic 500."""
+    if not outages.dependency_of(exc):
+        return internal_error_response(correlation_id)
+    response = service_error_response(ServiceUnavailable())
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
 def handle_request_failure(request: HttpRequest, exc: BaseException) -> HttpResponse:
-    """Log an HTTP request's unexpected failure, emit its ``error`` event, answer 500."""
+    """Log an HTTP request's unexpected failure, emit its ``error`` event, answer 500 (503)."""
     correlation_id = correlation_id_var.get() or getattr(request, "correlation_id", None)
     context = RequestContext(
         correlation_id=correlation_id or "", transport="http", ip=request.META.get("REMOTE_ADDR")
     )
     where = f"{request.method} {request.path}"
-    logger.error("unexpected failure in %s", where, exc_info=exc)
+    log_failure(exc, where)
     workspace_id = workspace_id_var.get()
     if workspace_id:
         _run_from_sync(
@@ -116,7 +141,7 @@ def handle_request_failure(request: HttpRequest, exc: BaseException) -> HttpResp
             where=where,
             logged=True,
         )
-    return internal_error_response(context.correlation_id)
+    return failure_response(exc, context.correlation_id)
 
 
 def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

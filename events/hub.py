@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 
+from events import outages
 from events.broker import get_broker
 from events.event import Envelope
 from events.frames import Delivery, event_frame
@@ -61,12 +62,20 @@ class Feed:
                 )
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("feed of %s could not read the broker", self.workspace_id)
+            except Exception as exc:
+                self._read_failed(exc)
                 await asyncio.sleep(RETRY_SECS)
                 continue
+            outages.answered(outages.BROKER)
             self.position = page.last_id
             await self.dispatch(page.events)
+
+    def _read_failed(self, exc: Exception) -> None:
+        where = f"the feed of {self.workspace_id}"
+        if outages.dependency_of(exc) == outages.BROKER:
+            outages.failed(outages.BROKER, exc, where)  # one stack per outage
+        else:
+            logger.exception("%s could not read the broker", where)
 
     async def dispatch(self, events: list[Envelope]) -> None:
         """Offer the batch to each subscription, each event encoded once.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from events import outages
+from events.broker.base import BrokerUnavailable
 from events.event import Envelope
 from events.filters import Filters
 from events.hub import get_hub
@@ -47,6 +49,9 @@ async def poll(
         position = subscription.last_id
         if not events and feed is not None:
             position = max(position, feed.position)
+        if not events and outages.is_down(outages.BROKER):
+            # The feed could not read: "no events" would be a lie; the client retries.
+            raise BrokerUnavailable()
     finally:
         LONGPOLL_WAITING.dec()
         await hub.leave(workspace_id, subscription)

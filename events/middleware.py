@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
 
 from events.context import (
@@ -14,7 +14,7 @@ from events.context import (
     user_id_var,
     workspace_id_var,
 )
-from events.errors import ServiceError
+from events.errors import ServiceError, service_error_response
 from events.failures import handle_request_failure
 
 # Django answers these itself (404, 403, 400); they are not failures.
@@ -62,5 +62,5 @@ class FailureMiddleware(MiddlewareMixin):
         if isinstance(exc, DJANGO_ANSWERS):
             return None
         if isinstance(exc, ServiceError):
-            return JsonResponse(exc.as_body(), status=exc.status)
+            return service_error_response(exc)
         return handle_request_failure(request, exc)

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
+from events import outages
 from events.broker import get_broker
 from events.context import RequestContext
 from events.event import ClientEvent, Envelope, Source, encode_stored, stored_form
@@ -51,6 +52,7 @@ async def publish(
     limit = settings.EVENTS_MAX_EVENT_BYTES
     encoded = [encode_stored(form, max_bytes=limit, index=i) for i, form in enumerate(forms)]
     ids = await get_broker().publish(workspace_id, encoded)
+    outages.answered(outages.BROKER)
     EMITTED.labels(transport=context.transport).inc(len(ids))
     envelopes: list[Envelope] = []
     for event_id, form, data in zip(ids, forms, encoded, strict=True):

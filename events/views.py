@@ -26,7 +26,7 @@ from events.serializers import (
 from history.views import get_events, search_schema
 from workspaces.caller import CONSUME, EMIT
 
-ERRORS = dict.fromkeys((400, 401, 403, 404, 413, 500), ErrorSerializer)
+ERRORS = dict.fromkeys((400, 401, 403, 404, 413, 500, 503), ErrorSerializer)
 POLL_PARAMS = ("cursor", "timeout")
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
+from events import outages
 from events.broker import ArchiveItem, Broker, get_broker
 from events.context import RequestContext, new_correlation_id
 from events.event import is_persistent
@@ -78,6 +79,7 @@ class Archiver:
         while True:
             try:
                 await self.step()
+                outages.answered(outages.BROKER)
                 delay = RETRY_MIN_SECS
             except asyncio.CancelledError:
                 raise
@@ -120,6 +122,7 @@ class Archiver:
         while True:
             try:
                 await self.history.store(envelopes)
+                outages.answered(outages.HISTORY)
                 break
             except HistoryUnavailable as exc:
                 raise_if_cancelled()
@@ -132,12 +135,8 @@ class Archiver:
 
     async def _report_waiting(self, exc: Exception, delay: float) -> None:
         backlog = await self._backlog()
-        logger.warning(
-            "history unavailable, %d events wait in the broker; retrying in %.1fs: %s",
-            backlog,
-            delay,
-            exc,
-        )
+        where = f"the archiver ({backlog} events wait in the broker; retrying in {delay:.1f}s)"
+        outages.failed(outages.HISTORY, exc, where)  # one stack per outage
 
     async def _backlog(self) -> int:
         backlog = await self.broker.archive_backlog()

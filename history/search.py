@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
+from events import outages
 from events.context import RequestContext
 from events.errors import NotImplementedByHistory, ServiceUnavailable
 from events.publishing import record_action
@@ -23,11 +24,14 @@ SEARCHED = "events.searched"
 T = TypeVar("T")
 
 
-async def _answer(call: Awaitable[T]) -> T:
+async def _answer(call: Awaitable[T], where: str) -> T:
     try:
-        return await call
+        result = await call
     except HistoryUnavailable as exc:
+        outages.failed(outages.HISTORY, exc, where)  # one stack per outage
         raise ServiceUnavailable("the history does not answer; try again") from exc
+    outages.answered(outages.HISTORY)
+    return result
 
 
 async def search_events(
@@ -39,7 +43,7 @@ async def search_events(
 ) -> dict[str, Any]:
     """One page of a filter search: ``{"events": [...], "next": cursor or None}``."""
     query = parse_search(params, workspace_id=workspace_id, caller=caller)
-    page = await _answer(get_history().search(query))
+    page = await _answer(get_history().search(query), f"a search of {workspace_id}")
     audit = {"endpoint": "events", "filters": dict(params)}
     await record_action(workspace_id, SEARCHED, audit, caller=caller, context=context)
     next_cursor = page.next_after_id or None  # a page ends at an event: its id is the cursor
@@ -56,7 +60,9 @@ async def search_query_body(
             "query bodies need the Elasticsearch history; use GET .../events with filters"
         )
     checked = parse_query_body(body, may_aggregate=caller.can(AGGREGATE))
-    result = await _answer(history.search_raw(workspace_id, caller, checked))
+    result = await _answer(
+        history.search_raw(workspace_id, caller, checked), f"a query of {workspace_id}"
+    )
     audit = {"endpoint": "search", "query": checked.query, "aggs": sorted(checked.aggs or {})}
     await record_action(workspace_id, SEARCHED, audit, caller=caller, context=context)
     return result

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from events import outages
 from events.broker import get_broker
 
 logger = logging.getLogger("sysadmin.health")
@@ -40,12 +41,13 @@ async def check(name: str, ping: Ping, timeout_secs: float) -> str:
     """Ping one dependency; return ``ok``, ``timeout`` or ``failing``."""
     try:
         await asyncio.wait_for(ping(), timeout_secs)
-    except TimeoutError:
-        logger.warning("%s did not answer within %.1fs", name, timeout_secs)
+    except TimeoutError as exc:
+        outages.failed(name, exc, f"the health check (no answer within {timeout_secs:.1f}s)")
         return TIMEOUT
-    except Exception:
-        logger.warning("%s is failing", name, exc_info=True)
+    except Exception as exc:
+        outages.failed(name, exc, "the health check")  # one stack per outage
         return FAILING
+    outages.answered(name)
     return OK
 
 

@@ -128,6 +128,18 @@ def _no_kept_credentials() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_outage_left() -> Iterator[None]:
+    """Each test starts with every dependency answering and no error event kept."""
+    from events import error_events, outages
+
+    outages.forget()
+    error_events.forget()
+    yield
+    outages.forget()
+    error_events.forget()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_log_context() -> None:
     """Each test starts outside any request: no correlation, user or workspace id."""
     from events.context import correlation_id_var, user_id_var, workspace_id_var

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.testing import WebsocketCommunicator
@@ -93,3 +95,15 @@ async def close_code(reader: asyncio.StreamReader) -> int | None:
         payload = await reader.readexactly(size)
         if head[0] & 0x0F == 0x8:
             return int.from_bytes(payload[:2], "big")
+
+
+DEADLINE_SECS = 60.0
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], secs: float = DEADLINE_SECS) -> None:
+    """Wait until ``await check()`` is true, or the deadline (the test's assertion follows)."""
+    deadline = time.monotonic() + secs
+    while not await check():
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.1)

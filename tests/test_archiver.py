@@ -18,12 +18,12 @@ from history import get_history
 from history.archiver import Archiver, start_in_process
 from history.base import History, HistoryUnavailable, SearchQuery
 from tests.conftest import REDIS_TEST_URL
+from tests.helpers import DEADLINE_SECS, eventually
 from tests.history_helpers import archive_all, emit, found_types
 from workspaces.caller import Caller
 
 pytestmark = pytest.mark.django_db(transaction=True)
 OWNER = Caller.for_user("acme", "olga", "owner")
-DEADLINE_SECS = 60.0
 
 
 @pytest.fixture(autouse=True)
@@ -38,15 +38,6 @@ def quick_reclaim(monkeypatch):
 async def close_history():
     yield
     await get_history().close()
-
-
-async def eventually(check, secs: float = DEADLINE_SECS) -> None:
-    """Wait until ``await check()`` is true, or the deadline."""
-    deadline = time.monotonic() + secs
-    while not await check():
-        if time.monotonic() > deadline:
-            return
-        await asyncio.sleep(0.1)
 
 
 async def drained() -> bool:
@@ -168,10 +159,10 @@ async def test_it_keeps_events_in_the_broker_while_the_history_is_down(broker, h
     ids = await publish(10)
     failures = ARCHIVE_FAILURES._value.get()
     archiver = Archiver(get_broker(), DownThenUp(get_history(), failures=3), flush_msecs=50)
-    with caplog.at_level(logging.WARNING, logger="history.archiver"):
+    with caplog.at_level(logging.WARNING, logger="events.outages"):
         await archiver.step()
     assert ARCHIVE_FAILURES._value.get() == failures + 3
-    assert "history unavailable, 10 events wait in the broker" in caplog.text
+    assert "history unavailable in the archiver (10 events wait in the broker" in caplog.text
     assert ARCHIVE_BACKLOG._value.get() == 10
     assert [e["id"] for e in await stored("load")] == ids
     await archiver.step()
@@ -217,7 +208,7 @@ async def test_it_loses_nothing_when_elasticsearch_stops_for_ten_seconds(
             sent.extend(await publish(5, "flow"))
             await asyncio.sleep(0.05)
 
-    with caplog.at_level(logging.WARNING, logger="history.archiver"):
+    with caplog.at_level(logging.WARNING, logger="events.outages"):
         await produce(1)
         await asyncio.to_thread(noida.stop_elasticsearch)
         await produce(10)

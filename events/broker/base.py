@@ -16,6 +16,10 @@ from events.event import Envelope
 AHEAD_MESSAGE = "The cursor is ahead of this workspace's stream; catch up through search"
 
 
+class BrokerUnavailable(Exception):
+    """The broker does not answer (what a feed that cannot read tells a long poll)."""
+
+
 @dataclass(frozen=True)
 class ArchiveItem:
     """An event handed to the archiver, to be acknowledged once stored."""
