@@ -6,6 +6,10 @@ word must appear, case-insensitive, in the type or a string of the payload),
 and any field by dotted path (``payload.orderId=42``); a repeated key or a
 list means OR, different keys mean AND. :class:`Filters` is plain data that
 the history turns into queries and that :meth:`Filters.matches` applies live.
+
+Every filter's cost is bounded before it is accepted (:data:`LIMITS`): a
+filter over a limit is a ValidationError naming it, and matching is linear in
+the length of the value (:class:`events.glob.Glob`).
 """
 
 from __future__ import annotations
@@ -17,10 +21,36 @@ from functools import cached_property
 from typing import Any
 
 from events.errors import ValidationError
+from events.glob import Glob
 
 FIELD_ROOTS = ("id", "type", "payload", "source", "target", "options", "error", "createdAt")
 WORD = re.compile(r"\w+")
-MAX_VALUES = 100
+# What one filter may hold; each name is the ``limit`` of the error's details.
+MAX_STARS = 4  # ``*`` per pattern
+MAX_VALUE_CHARS = 256  # characters per value (each type of a comma list)
+MAX_VALUES = 50  # values per key (types after splitting the comma lists)
+MAX_FIELD_KEYS = 10  # field keys (``payload.x``, ``source.userId``, ...) per filter
+MAX_TEXT_WORDS = 16  # words over every ``text`` value
+MAX_PATH_PARTS = 8  # parts of a field's dotted path
+MAX_PATH_CHARS = 256  # characters of a field's dotted path
+LIMITS = {
+    "stars": MAX_STARS,
+    "valueLength": MAX_VALUE_CHARS,
+    "values": MAX_VALUES,
+    "fieldKeys": MAX_FIELD_KEYS,
+    "textWords": MAX_TEXT_WORDS,
+    "pathParts": MAX_PATH_PARTS,
+    "pathLength": MAX_PATH_CHARS,
+}
+LIMIT_WORDING = {
+    "stars": "'*' per pattern",
+    "valueLength": "characters per value",
+    "values": "values",
+    "fieldKeys": "field filters",
+    "textWords": "words of text",
+    "pathParts": "parts in a field path",
+    "pathLength": "characters in a field path",
+}
 
 
 def words(text: str) -> list[str]:
@@ -28,20 +58,39 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a pattern where ``*`` matches any run of characters."""
-    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+def over_limit(key: str, limit: str) -> ValidationError:
+    """The error of a filter over one of :data:`LIMITS`, naming it."""
+    most = LIMITS[limit]
+    return ValidationError(
+        f"filter {key[:40]!r}: at most {most} {LIMIT_WORDING[limit]} (limit {limit})",
+        details={"field": key[:MAX_PATH_CHARS], "limit": limit, "max": most},
+    )
+
+
+def check_count(key: str, limit: str, count: int) -> None:
+    """Refuse ``count`` things where at most ``LIMITS[limit]`` are allowed."""
+    if count > LIMITS[limit]:
+        raise over_limit(key, limit)
+
+
+def check_pattern(key: str, pattern: str) -> str:
+    """One pattern of a filter within the ``*`` limit; returned as is."""
+    check_count(key, "stars", pattern.count("*"))
+    return pattern
 
 
 def _as_list(key: str, value: Any) -> list[str]:
     values = value if isinstance(value, list | tuple) else [value]
     if not all(isinstance(v, str | int | float | bool) for v in values):
         raise ValidationError(
-            f"filter {key!r} takes a string or a list of strings", details={"field": key}
+            f"filter {key[:40]!r} takes a string or a list of strings",
+            details={"field": key[:MAX_PATH_CHARS]},
         )
-    if len(values) > MAX_VALUES:
-        raise ValidationError(f"filter {key!r} takes at most {MAX_VALUES} values")
-    return [text_of(v) for v in values]
+    check_count(key, "values", len(values))
+    texts = [text_of(v) for v in values]
+    for text in texts:
+        check_count(key, "valueLength", len(text))
+    return texts
 
 
 def text_of(value: Any) -> str:
@@ -93,12 +142,12 @@ class Filters:
     texts: tuple[str, ...] = ()
 
     @cached_property
-    def _type_patterns(self) -> list[re.Pattern[str]]:
-        return [glob_regex(t) for t in self.types]
+    def _type_patterns(self) -> list[Glob]:
+        return [Glob(t) for t in self.types]
 
     @cached_property
-    def _field_patterns(self) -> list[tuple[list[str], list[re.Pattern[str]]]]:
-        return [(path.split("."), [glob_regex(v) for v in vals]) for path, vals in self.fields]
+    def _field_patterns(self) -> list[tuple[list[str], list[Glob]]]:
+        return [(path.split("."), [Glob(v) for v in vals]) for path, vals in self.fields]
 
     @cached_property
     def _text_words(self) -> list[set[str]]:
@@ -120,7 +169,7 @@ class Filters:
 
     def _matches_type(self, event: Mapping[str, Any]) -> bool:
         event_type = event.get("type", "")
-        return not self.types or any(p.fullmatch(event_type) for p in self._type_patterns)
+        return not self.types or any(p.matches(event_type) for p in self._type_patterns)
 
     def _matches_text(self, event: Mapping[str, Any]) -> bool:
         found = set(event_words(event))
@@ -143,26 +192,46 @@ def parse_filters(params: Mapping[str, Any], *, ignore: Iterable[str] = ()) -> F
             _collect(collected, key, _as_list(key, raw))
     types, texts = collected.pop("types"), collected.pop("text")
     return Filters(
-        types=tuple(t.strip() for v in types for t in v.split(",") if t.strip()),
-        fields=tuple((k, tuple(v)) for k, v in collected.items()),
-        texts=tuple(v for v in texts if words(v)),
+        types=_types(types),
+        fields=tuple((k, tuple(check_pattern(k, p) for p in v)) for k, v in collected.items()),
+        texts=_texts(texts),
     )
 
 
+def _types(values: list[str]) -> tuple[str, ...]:
+    """The types of the ``types`` values (comma lists split), each within its limits."""
+    types = [t.strip() for v in values for t in v.split(",") if t.strip()]
+    check_count("types", "values", len(types))
+    return tuple(check_pattern("types", t) for t in types)
+
+
+def _texts(values: list[str]) -> tuple[str, ...]:
+    """The ``text`` values that hold words, at most MAX_TEXT_WORDS words over all of them."""
+    check_count("text", "textWords", sum(len(words(v)) for v in values))
+    return tuple(v for v in values if words(v))
+
+
 def _collect(collected: dict[str, list[str]], key: str, values: list[str]) -> None:
-    if key not in ("types", "text") and not _is_field_path(key):
-        raise ValidationError(f"unknown filter {key!r}", details={"field": key})
-    collected.setdefault(key, []).extend(values)
+    if key not in collected:
+        _check_field_path(key)
+        check_count(key, "fieldKeys", len(collected) - 1)  # "types" and "text" are there
+    found = collected.setdefault(key, [])
+    found.extend(values)
+    check_count(key, "values", len(found))
 
 
-def _is_field_path(key: str) -> bool:
+def _check_field_path(key: str) -> None:
+    """A dotted path under one of FIELD_ROOTS, within the path limits."""
+    check_count(key, "pathLength", len(key))
     parts = key.split(".")
-    return parts[0] in FIELD_ROOTS and all(parts)
+    check_count(key, "pathParts", len(parts))
+    if parts[0] not in FIELD_ROOTS or not all(parts):
+        raise ValidationError(f"unknown filter {key[:40]!r}", details={"field": key})
 
 
-def _field_matches(event: Mapping[str, Any], path: list[str], patterns: list[re.Pattern]) -> bool:
+def _field_matches(event: Mapping[str, Any], path: list[str], patterns: list[Glob]) -> bool:
     values = [text_of(v) for v in _lookup(event, path) if not isinstance(v, dict | list)]
-    return any(p.fullmatch(v) for p in patterns for v in values)
+    return any(p.matches(v) for p in patterns for v in values)
 
 
 def query_params(query: Any) -> dict[str, list[str]]:

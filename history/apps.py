@@ -8,8 +8,12 @@ class HistoryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Run the archiver inside the service process when configured to."""
+        """Run the archiver inside the service process when configured to; SQL functions."""
+        from django.db.backends.signals import connection_created
+
         from events.background import register
         from history.archiver import start_in_process
+        from history.sqlite_functions import register_functions
 
         register(start_in_process)
+        connection_created.connect(register_functions, dispatch_uid="history.sqlite_functions")

@@ -1,17 +1,18 @@
 """The embedded history: events in this service's SQLite database.
 
 Every filter runs in SQL, so pages are never short: types, dates, the cursor
-and the read rule on indexed columns; full text as ``' word '`` containment in
-a column of the event's words; field filters as a regular expression over a
-column holding one escaped ``path=value`` line per leaf (``*`` never crosses
-a line). Both columns are computed by :mod:`history.documents` with the same
-rules as live matching.
+and the read rule on indexed columns (``*`` patterns of types through the SQL
+function ``events_glob``); full text as ``' word '`` containment in a column of
+the event's words; field filters through ``events_field`` over a column holding
+one escaped ``path=value`` line per leaf. Both columns are computed by
+:mod:`history.documents` with the same rules as live matching, and both SQL
+functions match with :class:`events.glob.Glob` (:mod:`history.sqlite_functions`):
+no regular expression is built from a filter.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 
 import orjson
@@ -21,20 +22,16 @@ from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from events.event import Envelope, iso_from_ms
-from events.filters import Filters, glob_regex, words
+from events.filters import Filters, words
 from events.ids import timestamp_ms
 from history.base import ASC, History, HistoryUnavailable, SearchPage, SearchQuery
 from history.documents import envelope_fields, event_words, is_targeted, target_value
 from history.models import StoredEvent
+from history.sqlite_functions import FieldMatches, GlobMatches, escape_line
 from workspaces.caller import Caller
 
 logger = logging.getLogger("history.sqlite")
 STORE_CHUNK = 500
-
-
-def escape_line(text: str) -> str:
-    """Escape a path or value so that it stays on one line of the ``fields`` column."""
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def fields_column(envelope: Envelope) -> str:
@@ -66,21 +63,11 @@ def row_for(envelope: Envelope) -> StoredEvent:
     )
 
 
-def _value_regex(pattern: str) -> str:
-    return "[^\n]*".join(re.escape(escape_line(part)) for part in pattern.split("*"))
-
-
-def field_regex(path: str, patterns: tuple[str, ...]) -> str:
-    """The regular expression over ``fields`` for one field filter (patterns OR-ed)."""
-    values = "|".join(_value_regex(p) for p in patterns)
-    return f"\n{re.escape(escape_line(path))}=(?:{values})\n"
-
-
 def _types_q(types: tuple[str, ...]) -> Q:
     exact = [t for t in types if "*" not in t]
     q = Q(type__in=exact) if exact else Q(pk__in=[])
     for pattern in (t for t in types if "*" in t):
-        q |= Q(type__regex=rf"\A(?:{glob_regex(pattern).pattern})\Z")
+        q |= Q(GlobMatches("type", pattern))
     return q
 
 
@@ -100,7 +87,7 @@ def filters_q(filters: Filters) -> Q:
     if filters.types:
         q &= _types_q(filters.types)
     for path, patterns in filters.fields:
-        q &= Q(fields__regex=field_regex(path, patterns))
+        q &= Q(FieldMatches(path, patterns))
     if filters.texts:
         q &= _text_q(filters.texts)
     return q
