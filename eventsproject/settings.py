@@ -138,6 +138,10 @@ ARCHIVE_BATCH_SIZE = envint("ARCHIVE_BATCH_SIZE", 500, minimum=1)
 ARCHIVE_FLUSH_MSECS = envint("ARCHIVE_FLUSH_MSECS", 1000, minimum=1)
 ARCHIVE_MAX_BACKLOG = envint("ARCHIVE_MAX_BACKLOG", 1_000_000, minimum=1)
 ARCHIVE_IN_PROCESS = envbool("ARCHIVE_IN_PROCESS", True)
+# The health check calls an archiver failing after this many failures in a row, or
+# when it has completed no cycle (read, store, acknowledge) for this long.
+ARCHIVE_UNHEALTHY_FAILURES = envint("ARCHIVE_UNHEALTHY_FAILURES", 3, minimum=1)
+ARCHIVE_STALL_SECS = envint("ARCHIVE_STALL_SECS", 60, minimum=1)
 # Background work in the server process; the test suite turns it off and starts what it tests.
 EVENTS_BACKGROUND = envbool("EVENTS_BACKGROUND", True)
 
@@ -210,7 +214,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from this service's own static files: /v2/docs works without a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"DependencyStateEnum": "sysadmin.serializers.DEPENDENCY_STATES"},
+    "ENUM_NAME_OVERRIDES": {
+        "DependencyStateEnum": "sysadmin.serializers.DEPENDENCY_STATES",
+        "ArchiverStateEnum": "sysadmin.serializers.ARCHIVER_STATES",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "events.schema.close_strict_objects",

@@ -60,6 +60,44 @@ def consumer_name() -> str:
 
 
 @dataclass
+class Progress:
+    """How an archiver is doing, for the health check."""
+
+    last_cycle: float = field(default_factory=time.monotonic)
+    failures: int = 0
+    last_error: str = ""
+
+    def succeeded(self) -> None:
+        """A cycle completed."""
+        self.last_cycle = time.monotonic()
+        self.failures = 0
+
+    def failed(self, exc: BaseException) -> None:
+        """An attempt failed (the class only: the health check needs no credentials)."""
+        self.failures += 1
+        self.last_error = type(exc).__name__
+
+    def problem(self) -> str | None:
+        """Why this archiver cannot make progress, or None."""
+        if self.failures >= settings.ARCHIVE_UNHEALTHY_FAILURES:
+            return f"{self.failures} failures in a row, the last {self.last_error}"
+        idle = time.monotonic() - self.last_cycle
+        if idle > settings.ARCHIVE_STALL_SECS:
+            return f"no cycle completed for {idle:.0f}s"
+        return None
+
+
+_running: dict[int, Progress] = {}
+
+
+def running_problems() -> list[str] | None:
+    """What keeps this process's running archivers from progressing; None if none runs."""
+    if not _running:
+        return None
+    return [problem for progress in _running.values() if (problem := progress.problem())]
+
+
+@dataclass
 class Archiver:
     """Moves events from the broker to the history, in batches, at least once."""
 
@@ -69,21 +107,31 @@ class Archiver:
     flush_msecs: int = 1000
     retention_days: int = 0
     consumer: str = field(default_factory=consumer_name)
+    progress: Progress = field(default_factory=Progress)
     _backlog_at: float = 0.0
     _retention_at: float = 0.0
 
     async def run(self) -> None:
         """Archive until cancelled; report an unexpected error and go on, backing off."""
         logger.info("archiver %s started", self.consumer)
+        _running[id(self)] = self.progress = Progress()
+        try:
+            await self._run()
+        finally:
+            _running.pop(id(self), None)
+
+    async def _run(self) -> None:
         delay = RETRY_MIN_SECS
         while True:
             try:
                 await self.step()
                 outages.answered(outages.BROKER)
+                self.progress.succeeded()
                 delay = RETRY_MIN_SECS
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.progress.failed(exc)
                 await report_archiver_failure(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_SECS)
@@ -127,6 +175,7 @@ class Archiver:
             except HistoryUnavailable as exc:
                 raise_if_cancelled()
                 ARCHIVE_FAILURES.inc()
+                self.progress.failed(exc)
                 await self._report_waiting(exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_SECS)

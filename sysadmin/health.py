@@ -1,4 +1,5 @@
-"""The healthcheck: do the broker and the history answer, within a second?
+"""The healthcheck: do the broker and the history answer, within a second? Does the archiver
+of this process make progress?
 
 Each dependency is pinged concurrently under its own timeout, so a hung
 Redis or Elasticsearch turns into a prompt ``503`` naming it instead of a
@@ -22,6 +23,7 @@ logger = logging.getLogger("sysadmin.health")
 OK = "ok"
 TIMEOUT = "timeout"
 FAILING = "failing"
+OFF = "off"  # no archiver runs in this process (ARCHIVE_IN_PROCESS=false, or not started)
 Ping = Callable[[], Awaitable[None]]
 
 
@@ -56,13 +58,30 @@ def dependencies() -> dict[str, Ping]:
     return {"broker": ping_broker, "history": ping_history}
 
 
+def archiver_state() -> tuple[str, str | None]:
+    """``ok``, ``failing`` (with the reason) or ``off`` for the archivers of this process."""
+    from history.archiver import running_problems
+
+    problems = running_problems()
+    if problems is None:
+        return OFF, None
+    if problems:
+        return FAILING, "; ".join(problems)
+    return OK, None
+
+
 async def health() -> dict[str, Any]:
-    """Check every dependency at once; ``healthy`` only if all are ``ok``."""
+    """Check every dependency at once; ``healthy`` only if all are ``ok``, and the archiver."""
     timeout_secs = settings.HEALTHCHECK_TIMEOUT_MSECS / 1000
     checks = dependencies()
     results = await asyncio.gather(*(check(n, p, timeout_secs) for n, p in checks.items()))
-    return {
-        "healthy": all(result == OK for result in results),
+    archiver, reason = archiver_state()
+    report: dict[str, Any] = {
+        "healthy": all(result == OK for result in results) and archiver != FAILING,
         **dict(zip(checks, results, strict=True)),
+        "archiver": archiver,
         "replica": settings.EVENTS_REPLICA,
     }
+    if reason:
+        report["reasons"] = {"archiver": reason}
+    return report

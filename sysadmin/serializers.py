@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from sysadmin.health import FAILING, OK, TIMEOUT
+from sysadmin.health import FAILING, OFF, OK, TIMEOUT
 from sysadmin.loglevels import LEVELS, LOGGER_NAME
 
 # How a dependency answered the health check (one enum in the schema: settings' overrides).
 DEPENDENCY_STATES = (OK, TIMEOUT, FAILING)
+ARCHIVER_STATES = (OK, FAILING, OFF)
 
 
 class HealthSerializer(serializers.Serializer):
     healthy = serializers.BooleanField()
     broker = serializers.ChoiceField(choices=DEPENDENCY_STATES)
     history = serializers.ChoiceField(choices=DEPENDENCY_STATES)
+    archiver = serializers.ChoiceField(choices=ARCHIVER_STATES)
+    reasons = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text="Why what fails fails"
+    )
     replica = serializers.CharField()
 
 

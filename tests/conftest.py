@@ -15,6 +15,7 @@ import redis
 from django.test import override_settings
 
 from events.broker import reset_broker
+from tests.redis_server import RedisServer, redis_server
 from workspaces.keys import create_api_key, get_or_create_workspace
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
@@ -49,6 +50,15 @@ def redis_broker() -> Iterator[str]:
         yield REDIS_TEST_URL
         reset_broker()
     flush_redis()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """The service's broker is a redis-server of this test's (no persistence), to stop."""
+    with redis_server(persistent=False) as server, override_settings(REDIS_URL=server.url()):
+        reset_broker()
+        yield server
+        reset_broker()
 
 
 @pytest.fixture

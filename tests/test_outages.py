@@ -7,30 +7,20 @@ again; Elasticsearch is an address nobody listens on.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from django.test import AsyncClient, override_settings
 
-from events.broker import get_broker, reset_broker
+from events.broker import get_broker
 from events.ids import ZERO_ID
 from tests.helpers import connect, eventually, next_frames
-from tests.redis_server import RedisServer, redis_server
+from tests.redis_server import RedisServer
 from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/v2/workspaces/acme/events"
 UNAVAILABLE = {"error": "ServiceUnavailable", "message": "A dependency is unavailable; try again"}
 FAILING_REQUESTS = 6
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """The service's broker is a redis-server of this test's, which it may stop."""
-    with redis_server(persistent=False) as server, override_settings(REDIS_URL=server.url()):
-        reset_broker()
-        yield server
-        reset_broker()
 
 
 async def emit(key: str, correlation_id: str = "", event_type: str = "orders.created"):

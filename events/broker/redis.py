@@ -12,6 +12,7 @@ Keys (documented for other services in the README):
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -22,6 +23,8 @@ from events.broker.base import AHEAD_MESSAGE, ArchiveItem, Broker, Page
 from events.errors import CursorExpired
 from events.event import envelope_from_stored
 from events.ids import ZERO_ID, from_stream_id, to_stream_id
+
+logger = logging.getLogger("events.broker.redis")
 
 STREAM_PREFIX = "events:stream:"
 EVENT_FIELD = b"event"
@@ -132,6 +135,19 @@ class RedisBroker(Broker):
         self._grouped.add(key)
 
     async def archive_read(self, consumer: str, *, count: int, block_ms: int) -> list[ArchiveItem]:
+        try:
+            return await self._archive_read(consumer, count=count, block_ms=block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        # Redis lost the group (restarted without its data, or someone deleted it): the
+        # groups are created again, from the start of each stream, and the read goes on.
+        logger.warning("the archiver's consumer group is gone: creating it again from 0")
+        self._grouped.clear()
+        self._discovered_at = 0.0
+        return await self._archive_read(consumer, count=count, block_ms=block_ms)
+
+    async def _archive_read(self, consumer: str, *, count: int, block_ms: int) -> list[ArchiveItem]:
         keys = await self._streams()
         if not keys:
             # Nothing to read yet: wait as a blocking read would, never spin the event loop.
@@ -177,7 +193,10 @@ class RedisBroker(Broker):
 
     async def _trim_archived(self, key: str) -> None:
         """Trim down to the live buffer once nothing older waits for the archiver."""
-        groups = await self.redis.xinfo_groups(key)
+        try:
+            groups = await self.redis.xinfo_groups(key)
+        except ResponseError:  # the stream is gone (Redis restarted without its data)
+            return
         group = next((g for g in groups if g["name"] == ARCHIVE_GROUP.encode()), None)
         if group is None:
             return
