@@ -42,8 +42,8 @@ from events.failures import report_failure
 from events.filters import Filters, parse_filters
 from events.frames import text_frame
 from events.hub import get_hub
-from events.ids import parse_id
 from events.metrics import CONNECTED, SLOW_CONSUMERS, WEBSOCKET_DELIVERIES
+from events.positions import Position, parse_position
 from events.publishing import record_action
 from events.recheck import Recheck
 from events.sockets import DirectSocket, direct_socket
@@ -160,8 +160,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         _check_rights(self.caller, consuming=False)
         filters = parse_filters(self.query, ignore=TRANSPORT_PARAMS)
         last_event_id = (self.query.get("lastEventId") or [None])[-1]
-        if last_event_id:
-            parse_id(last_event_id)
+        after = parse_position(last_event_id, "lastEventId") if last_event_id else None
         await self.accept()
         self.connected = True
         self.socket = direct_socket(_frame_sender(self.base_send))
@@ -172,7 +171,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         CONNECTED.labels(transport=TRANSPORT).inc()
         logger.info("websocket connected")
         if self.caller.can(CONSUME):
-            await self._subscribe(self.caller, filters, last_event_id)
+            await self._subscribe(self.caller, filters, after)
 
     async def _check_again(self, headers: dict[str, str]) -> bool:
         """Authenticate again; close (4401, 4403, 4404) if the credentials no longer hold."""
@@ -190,7 +189,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
                 holder.caller = caller
         return True
 
-    async def _subscribe(self, caller: Caller, filters: Filters, after_id: str | None) -> None:
+    async def _subscribe(self, caller: Caller, filters: Filters, after: Position | None) -> None:
         subscription: Subscription
         if self.socket is not None:
             subscription = SocketSubscription(
@@ -201,8 +200,9 @@ class EventsConsumer(AsyncWebsocketConsumer):
                 caller, filters, last_id="", outbox_max=settings.EVENTS_WS_OUTBOX_MAX
             )
         subscription.on_overflow = self._cut_off
+        subscription.on_expire = self._expired
         self.subscription = subscription
-        await get_hub().join(self.workspace_id, subscription, after_id)
+        await get_hub().join(self.workspace_id, subscription, after)
         if isinstance(subscription, QueuedSubscription):
             self.sender = asyncio.get_running_loop().create_task(
                 self._send_events(subscription, _frame_sender(self.base_send))
@@ -221,6 +221,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
                 WEBSOCKET_DELIVERIES.add(batch)
         except SlowConsumer:
             self._cut_off()
+        except CursorExpired as error:
+            self._expired(error)
 
     def _cut_off(self) -> None:
         """Disconnect a slow consumer with 4008, once, even while a send is blocked.
@@ -228,11 +230,20 @@ class EventsConsumer(AsyncWebsocketConsumer):
         Under a server with backpressure (uvicorn) the sender waits in ``send``
         while the outbox fills; the overflow calls this, which stops the sender.
         """
+        self._close_soon(self._close_slow())
+
+    def _expired(self, error: CursorExpired) -> None:
+        """Close with 4410 when the stream was reset or trimmed past this subscriber."""
+        logger.info("websocket closed: %s", error.message)
+        self._close_soon(self.close(code=close_code(error), reason=error.message[:120]))
+
+    def _close_soon(self, closing: Any) -> None:
         if self.closer is not None:
+            closing.close()
             return
         if self.sender is not None and self.sender is not asyncio.current_task():
             self.sender.cancel()
-        self.closer = asyncio.get_running_loop().create_task(self._close_slow())
+        self.closer = asyncio.get_running_loop().create_task(closing)
 
     async def _close_slow(self) -> None:
         SLOW_CONSUMERS.inc()

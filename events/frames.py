@@ -38,9 +38,17 @@ def text_frame(data: bytes) -> bytes:
     return Frame(Opcode.TEXT, data).serialize(mask=False)
 
 
-def event_frame(envelope: Envelope) -> EventFrame:
-    """The frame of an event, built once per event."""
-    return EventFrame(b'{"op":"event","event":' + orjson.dumps(envelope) + b"}")
+def event_frame(envelope: Envelope, epoch: str = "") -> EventFrame:
+    """The frame of an event, built once per event.
+
+    With the stream's epoch it carries ``position`` (``<epoch>:<id>``), what a
+    client resumes from with ``lastEventId`` (see :mod:`events.positions`).
+    """
+    event = orjson.dumps(envelope)
+    if not epoch:
+        return EventFrame(b'{"op":"event","event":' + event + b"}")
+    position = orjson.dumps(f"{epoch}:{envelope['id']}")
+    return EventFrame(b'{"op":"event","event":' + event + b',"position":' + position + b"}")
 
 
 # What a feed offers a subscription: an event and its frame.

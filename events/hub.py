@@ -5,6 +5,10 @@ once (one blocking read per process, not per subscriber), encodes each event
 once, and offers it to every local subscription. Joining with a position
 (``lastEventId``, a long poll cursor) first replays what the broker still
 holds after it, then goes on live, with no gap and no repeat.
+
+A feed follows one epoch of its stream (:mod:`events.positions`): when a read
+finds the stream reset (another epoch) or trimmed past the feed's position, every
+subscription is expired (told, 410 / 4410) and the feed starts again at the end.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import contextlib
 import logging
 
 from events import outages
-from events.broker import get_broker
+from events.broker import Broker, get_broker
+from events.broker.base import StreamState
+from events.errors import CursorExpired
 from events.event import Envelope
 from events.frames import Delivery, event_frame
-from events.ids import normalize_id
+from events.positions import RESET_MESSAGE, Position
 from events.subscription import Subscription
 
 logger = logging.getLogger("events.hub")
@@ -33,9 +39,10 @@ DISPATCH_SLICE = 32
 class Feed:
     """Reads one workspace's stream and offers each event to local subscriptions."""
 
-    def __init__(self, workspace_id: str, position: str) -> None:
+    def __init__(self, workspace_id: str, state: StreamState) -> None:
         self.workspace_id = workspace_id
-        self.position = position
+        self.position = state.last_id
+        self.epoch = state.epoch
         self.subscriptions: set[Subscription] = set()
         self.task: asyncio.Task | None = None
 
@@ -57,18 +64,38 @@ class Feed:
         broker = get_broker()
         while True:
             try:
-                page = await broker.read_after(
-                    self.workspace_id, self.position, count=READ_COUNT, block_ms=READ_BLOCK_MSECS
-                )
+                await self._step(broker)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self._read_failed(exc)
                 await asyncio.sleep(RETRY_SECS)
-                continue
-            outages.answered(outages.BROKER)
-            self.position = page.last_id
-            await self.dispatch(page.events)
+
+    async def _step(self, broker: Broker) -> None:
+        epoch = self.epoch
+        try:
+            page = await broker.read_after(
+                self.workspace_id, self.position, count=READ_COUNT, block_ms=READ_BLOCK_MSECS
+            )
+        except CursorExpired as error:  # trimmed past what the feed had read
+            self.start_again(await broker.stream_state(self.workspace_id), error)
+            return
+        outages.answered(outages.BROKER)
+        if self.epoch != epoch:
+            return  # a join found the stream reset while this read waited: read again
+        if page.epoch != epoch:
+            state = await broker.stream_state(self.workspace_id)
+            self.start_again(state, CursorExpired(RESET_MESSAGE))
+            return
+        self.position = page.last_id
+        await self.dispatch(page.events)
+
+    def start_again(self, state: StreamState, error: CursorExpired) -> None:
+        """Tell every subscription its position is lost, then follow the stream from its end."""
+        logger.warning("feed of %s lost its position: %s", self.workspace_id, error.message)
+        for subscription in list(self.subscriptions):
+            subscription.expire(error)
+        self.position, self.epoch = state.last_id, state.epoch
 
     def _read_failed(self, exc: Exception) -> None:
         where = f"the feed of {self.workspace_id}"
@@ -93,7 +120,7 @@ class Feed:
         """
         if not self.subscriptions or not events:
             return
-        batch = [(envelope, event_frame(envelope)) for envelope in events]
+        batch = [(envelope, event_frame(envelope, self.epoch)) for envelope in events]
         subscriptions = list(self.subscriptions)
         for start in range(0, len(subscriptions), DISPATCH_SLICE):
             if start:
@@ -112,38 +139,41 @@ class Hub:
 
     def __init__(self) -> None:
         self.feeds: dict[str, Feed] = {}
-        self._lock = asyncio.Lock()
 
-    async def _feed(self, workspace_id: str) -> Feed:
+    def _feed(self, workspace_id: str, state: StreamState) -> Feed:
+        """The workspace's feed, following the epoch of ``state`` (just read from the broker)."""
         feed = self.feeds.get(workspace_id)
-        if feed is not None:
-            return feed
-        async with self._lock:
-            feed = self.feeds.get(workspace_id)
-            if feed is None:
-                position = await get_broker().last_id(workspace_id)
-                feed = self.feeds[workspace_id] = Feed(workspace_id, position)
-                feed.start()
+        if feed is None:
+            feed = self.feeds[workspace_id] = Feed(workspace_id, state)
+            feed.start()
+        elif feed.epoch != state.epoch:  # the feed has not read since the stream was reset
+            feed.start_again(state, CursorExpired(RESET_MESSAGE))
         return feed
 
     async def join(
-        self, workspace_id: str, subscription: Subscription, after_id: str | None = None
+        self, workspace_id: str, subscription: Subscription, after: Position | None = None
     ) -> None:
-        """Add a subscription, starting at the current end or after ``after_id``."""
-        if after_id is not None:
-            after_id = normalize_id(after_id)
-            await get_broker().check_cursor(workspace_id, after_id)
-        feed = await self._feed(workspace_id)
-        if after_id is None:
+        """Add a subscription, starting at the current end or after ``after``.
+
+        CursorExpired if ``after`` is outside the live buffer (another epoch included).
+        """
+        broker = get_broker()
+        if after is None:
+            feed = self._feed(workspace_id, await broker.stream_state(workspace_id))
             subscription.last_id = feed.position
+            subscription.epoch = feed.epoch
             feed.subscriptions.add(subscription)
             return
-        subscription.last_id = after_id
+        state = await broker.check_cursor(workspace_id, after)
+        after = Position(after.event_id, state.epoch)
+        feed = self._feed(workspace_id, state)
+        subscription.last_id = after.event_id
+        subscription.epoch = feed.epoch
         held = _Holding(subscription)
         feed.subscriptions.add(held)  # type: ignore[arg-type]
         target = feed.position
         try:
-            await self._replay(workspace_id, subscription, after_id, target)
+            await self._replay(workspace_id, subscription, after, target)
         finally:
             feed.subscriptions.discard(held)
             feed.subscriptions.add(subscription)
@@ -151,17 +181,19 @@ class Hub:
 
     @staticmethod
     async def _replay(
-        workspace_id: str, subscription: Subscription, after: str, target: str
+        workspace_id: str, subscription: Subscription, after: Position, target: str
     ) -> None:
         broker = get_broker()
-        position = after
+        position = after.event_id
         while position < target:
             page = await broker.read_after(workspace_id, position, count=READ_COUNT)
+            if page.epoch != after.epoch:
+                raise CursorExpired(RESET_MESSAGE)
             if page.last_id == position:
                 return
             position = page.last_id
             wanted = [envelope for envelope in page.events if subscription.wants(envelope)]
-            subscription.offer_all([(envelope, event_frame(envelope)) for envelope in wanted])
+            subscription.offer_all([(e, event_frame(e, page.epoch)) for e in wanted])
 
     async def leave(self, workspace_id: str, subscription: Subscription) -> None:
         """Remove a subscription; a feed nobody uses stops after a while."""
@@ -197,6 +229,9 @@ class _Holding:
     def offer_all(self, batch: list[Delivery]) -> int:
         self.held.extend(batch)
         return len(batch)
+
+    def expire(self, error: CursorExpired) -> None:
+        self.subscription.expire(error)
 
     def release(self) -> None:
         self.subscription.offer_all(self.held)

@@ -15,6 +15,7 @@ from events.event import Envelope
 from events.filters import Filters
 from events.hub import get_hub
 from events.metrics import DELIVERED, LONGPOLL_WAITING
+from events.positions import Position
 from events.subscription import QueuedSubscription
 from workspaces.caller import Caller
 
@@ -32,13 +33,17 @@ async def poll(
     *,
     caller: Caller,
     filters: Filters,
-    cursor: str | None,
+    cursor: Position | None,
     timeout_secs: float,
 ) -> PollResult:
-    """Answer as soon as a matching event after ``cursor`` exists, or at the timeout."""
+    """Answer as soon as a matching event after ``cursor`` exists, or at the timeout.
+
+    The answer's cursor is ``<epoch>:<id>``; CursorExpired (410) when ``cursor`` is
+    outside the live buffer, or the stream is reset or trimmed past it while waiting.
+    """
     hub = get_hub()
     subscription = _PollSubscription(
-        caller, filters, last_id=cursor or "", outbox_max=MAX_EVENTS_PER_POLL
+        caller, filters, last_id=cursor.event_id if cursor else "", outbox_max=MAX_EVENTS_PER_POLL
     )
     await hub.join(workspace_id, subscription, cursor)
     LONGPOLL_WAITING.inc()
@@ -56,7 +61,7 @@ async def poll(
         LONGPOLL_WAITING.dec()
         await hub.leave(workspace_id, subscription)
     DELIVERED.labels(transport="longpoll").inc(len(events))
-    return PollResult(events, position)
+    return PollResult(events, str(Position(position, subscription.epoch)))
 
 
 class _PollSubscription(QueuedSubscription):

@@ -5,7 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
+from events.positions import MAX_POSITION_CHARS
+
 EVENT_ID_PATTERN = r"^[0-9]{1,16}-[0-9]{1,10}$"
+POSITION_PATTERN = r"^([A-Za-z0-9_-]{1,40}:)?[0-9]{1,16}-[0-9]{1,10}$"
 
 
 class TargetSerializer(serializers.Serializer):
@@ -34,7 +37,10 @@ class PollQuerySerializer(serializers.Serializer):
     """The long poll's own parameters; any search filter may be added (``payload.x=1``)."""
 
     cursor = serializers.RegexField(
-        EVENT_ID_PATTERN, required=False, help_text="The cursor of the last answer"
+        POSITION_PATTERN,
+        required=False,
+        max_length=MAX_POSITION_CHARS,
+        help_text="The cursor of the last answer (``<epoch>:<id>``; a bare event id is accepted)",
     )
     timeout = serializers.FloatField(
         required=False,

@@ -12,7 +12,8 @@ events go depends on the consumer:
 
 A consumer that does not keep up (a full outbox, or too many bytes its TCP
 connection has not taken) is a slow consumer: it is cut off instead of growing
-this process's memory.
+this process's memory. A consumer whose stream was reset, or trimmed past what
+it had, is expired: told (``CursorExpired``), never silently skipped ahead.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from events.errors import CursorExpired
 from events.event import Envelope
 from events.filters import Filters
 from events.frames import Delivery, EventFrame
@@ -41,10 +43,14 @@ class Subscription:
         self.caller = caller
         self.filters = filters
         self.last_id = last_id
+        self.epoch = ""  # the stream's epoch ``last_id`` belongs to (set on joining)
         self.overflowed = False
+        self.expired: CursorExpired | None = None
         self.delivered = 0
         # Called once when the consumer falls behind: it may be stuck in a send.
         self.on_overflow: Callable[[], None] | None = None
+        # Called once when the stream can no longer follow ``last_id`` (reset or trimmed).
+        self.on_expire: Callable[[CursorExpired], None] | None = None
 
     def wants(self, envelope: Envelope) -> bool:
         """Whether this consumer should get the event now."""
@@ -56,7 +62,7 @@ class Subscription:
 
     def offer_all(self, batch: Sequence[Delivery]) -> int:
         """Take what is wanted of a batch (in id order); return how many."""
-        if self.overflowed:
+        if self.overflowed or self.expired:
             return 0
         wanted = [delivery for delivery in batch if self.wants(delivery[0])][: self.room()]
         if wanted:
@@ -86,6 +92,14 @@ class Subscription:
         if self.on_overflow is not None:
             self.on_overflow()
 
+    def expire(self, error: CursorExpired) -> None:
+        """Tell the consumer, once, that its position is lost: it re-syncs through search."""
+        if self.expired or self.overflowed:
+            return
+        self.expired = error
+        if self.on_expire is not None:
+            self.on_expire(error)
+
 
 class QueuedSubscription(Subscription):
     """Events wait in a bounded outbox until the consumer takes them."""
@@ -96,6 +110,11 @@ class QueuedSubscription(Subscription):
         self.outbox: deque[Delivery] = deque()
         self._ready = asyncio.Event()
 
+    def expire(self, error: CursorExpired) -> None:
+        """Expire, and wake whoever waits: ``take`` raises the error."""
+        super().expire(error)
+        self._ready.set()
+
     def accept(self, deliveries: list[Delivery]) -> None:
         if len(self.outbox) + len(deliveries) > self.outbox_max:
             self.outbox.clear()
@@ -105,9 +124,12 @@ class QueuedSubscription(Subscription):
         self._ready.set()
 
     def take(self) -> list[Delivery]:
-        """Return and clear what waits to be sent; raise SlowConsumer after an overflow."""
+        """Return and clear what waits to be sent; raise SlowConsumer after an overflow,
+        CursorExpired once expired."""
         if self.overflowed:
             raise SlowConsumer()
+        if self.expired:
+            raise self.expired
         batch = list(self.outbox)
         self.outbox.clear()
         self._ready.clear()
@@ -115,7 +137,7 @@ class QueuedSubscription(Subscription):
 
     async def wait(self, wait_secs: float | None = None) -> bool:
         """Wait until something waits to be sent; False at the timeout."""
-        if self.outbox or self.overflowed:
+        if self.outbox or self.overflowed or self.expired:
             return True
         if wait_secs is None:  # the WebSocket sender's case: no timer per wait
             await self._ready.wait()

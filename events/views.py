@@ -14,7 +14,7 @@ from events.api import WorkspaceView, json_body, request_context
 from events.errors import NotFound, ValidationError
 from events.event import parse_batch
 from events.filters import parse_filters, query_params
-from events.ids import parse_id
+from events.positions import parse_position
 from events.publishing import publish
 from events.serializers import (
     EmitInputSerializer,
@@ -81,9 +81,8 @@ class PollView(WorkspaceView):
         caller = await self.authorize(request, workspace_id, CONSUME)
         params = query_params(request.query_params)
         filters = parse_filters(params, ignore=POLL_PARAMS)
-        cursor = request.query_params.get("cursor") or None
-        if cursor:
-            parse_id(cursor)
+        raw_cursor = request.query_params.get("cursor") or None
+        cursor = parse_position(raw_cursor) if raw_cursor else None
         timeout = parse_timeout(request.query_params.get("timeout"))
         result = await longpoll.poll(
             workspace_id, caller=caller, filters=filters, cursor=cursor, timeout_secs=timeout

@@ -10,7 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -33,6 +33,8 @@ class Deployment:
     ports: list[int]
     key: str
     env: dict[str, str]
+    server: str = "daphne"
+    processes: list[subprocess.Popen] = field(default_factory=list)
 
     def http(self, index: int) -> str:
         return f"http://127.0.0.1:{self.ports[index]}"
@@ -40,6 +42,12 @@ class Deployment:
     def ws(self, index: int, query: str = "") -> str:
         base = f"ws://127.0.0.1:{self.ports[index]}/v2/workspaces/acme/events"
         return f"{base}?{query}" if query else base
+
+    def restart(self, index: int) -> None:
+        """Stop process ``index`` and start a new one (same database, a new port)."""
+        _stop([self.processes[index]])
+        self.ports[index], self.processes[index] = _start(self.server, self.env)
+        _wait_until_up(self.ports[index], self.processes[index])
 
 
 def manage(env: dict[str, str], *args: str) -> str:
@@ -78,6 +86,26 @@ SERVERS = {
 }
 
 
+def _start(server: str, env: dict[str, str]) -> tuple[int, subprocess.Popen]:
+    port = free_port()
+    argv = [sys.executable, *(a.format(port=port) for a in SERVERS[server])]
+    process = subprocess.Popen(  # noqa: S603 - fixed argv
+        [*argv, "eventsproject.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return port, process
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=10)
+
+
 @contextmanager
 def deployment(count: int, *, server: str = "daphne", **settings: str) -> Iterator[Deployment]:
     """Start ``count`` processes of ``server`` with the given environment; stop them after."""
@@ -85,26 +113,14 @@ def deployment(count: int, *, server: str = "daphne", **settings: str) -> Iterat
         env = {**os.environ, "EVENTS_VAR_DIR": var_dir, "DJANGO_DEBUG": "true", **settings}
         manage(env, "migrate", "--verbosity", "0")
         key = manage(env, "createapikey", "acme", "--name", "tests")
-        processes, ports = [], []
+        running = Deployment([], key, env, server)
         try:
             for _ in range(count):
-                port = free_port()
-                argv = [sys.executable, *(a.format(port=port) for a in SERVERS[server])]
-                processes.append(
-                    subprocess.Popen(  # noqa: S603 - fixed argv
-                        [*argv, "eventsproject.asgi:application"],
-                        cwd=ROOT,
-                        env=env,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                )
-                ports.append(port)
-            for port, process in zip(ports, processes, strict=True):
+                port, process = _start(server, env)
+                running.ports.append(port)
+                running.processes.append(process)
+            for port, process in zip(running.ports, running.processes, strict=True):
                 _wait_until_up(port, process)
-            yield Deployment(ports, key, env)
+            yield running
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(timeout=10)
+            _stop(running.processes)

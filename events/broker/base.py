@@ -11,9 +11,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from events.errors import CursorExpired
 from events.event import Envelope
+from events.ids import ZERO_ID
+from events.positions import RESET_MESSAGE, Position
 
 AHEAD_MESSAGE = "The cursor is ahead of this workspace's stream; catch up through search"
+BEFORE_MESSAGE = (
+    "The cursor is older than this workspace's stream (it was reset); catch up through search"
+)
 
 
 class BrokerUnavailable(Exception):
@@ -34,6 +40,39 @@ class Page:
 
     events: list[Envelope]
     last_id: str
+    epoch: str = ""
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """What a resume is checked against: the stream's epoch and the ids it holds.
+
+    ``floor`` is the oldest position a resume loses nothing from (``ZERO_ID``
+    while the stream never dropped an event); ``first_id`` is its oldest event
+    (None when empty).
+    """
+
+    epoch: str
+    floor: str
+    first_id: str | None
+    last_id: str
+
+    def check(self, position: Position) -> None:
+        """Raise CursorExpired if a resume from ``position`` could miss or invent events."""
+        after_id = position.event_id
+        if position.epoch is not None and position.epoch != self.epoch:
+            raise CursorExpired(RESET_MESSAGE)
+        if after_id > self.last_id:
+            raise CursorExpired(AHEAD_MESSAGE)
+        if after_id < self.floor:
+            raise CursorExpired()
+        if position.epoch is None and self._before_this_stream(after_id):
+            raise CursorExpired(BEFORE_MESSAGE)
+
+    def _before_this_stream(self, after_id: str) -> bool:
+        # A bare id (no epoch) older than every event of a stream that never dropped
+        # one was not read from this stream: it comes from before a reset.
+        return after_id != ZERO_ID and self.first_id is not None and after_id < self.first_id
 
 
 class Broker(ABC):
@@ -49,17 +88,20 @@ class Broker(ABC):
     ) -> Page:
         """Return up to ``count`` events after ``after_id``, waiting up to ``block_ms``.
 
-        Raise CursorExpired if events after ``after_id`` were already trimmed.
+        Raise CursorExpired if events after ``after_id`` were already trimmed. The
+        page carries the stream's epoch at the time of the read.
         """
 
-    @abstractmethod
-    async def check_cursor(self, workspace_id: str, after_id: str) -> None:
-        """Raise CursorExpired if ``after_id`` is outside the live buffer (events after
-        it were trimmed, or it is ahead of the stream); ValidationError if malformed."""
+    async def check_cursor(self, workspace_id: str, position: Position) -> StreamState:
+        """Raise CursorExpired if ``position`` is outside the live buffer (another epoch,
+        events after it trimmed, or ahead of the stream); return the stream's state."""
+        state = await self.stream_state(workspace_id)
+        state.check(position)
+        return state
 
     @abstractmethod
-    async def last_id(self, workspace_id: str) -> str:
-        """Return the id of the newest event (``ZERO_ID`` for an empty stream)."""
+    async def stream_state(self, workspace_id: str) -> StreamState:
+        """Return the stream's epoch and bounds, making the stream and its epoch if missing."""
 
     @abstractmethod
     async def archive_read(self, consumer: str, *, count: int, block_ms: int) -> list[ArchiveItem]:

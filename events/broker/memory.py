@@ -13,10 +13,11 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from events.broker.base import AHEAD_MESSAGE, ArchiveItem, Broker, Page
+from events.broker.base import ArchiveItem, Broker, Page, StreamState
 from events.errors import CursorExpired
 from events.event import envelope_from_stored
 from events.ids import ZERO_ID, format_id, parse_id
+from events.positions import new_epoch
 
 ARCHIVE_RECLAIM_SECS = 30.0
 
@@ -27,6 +28,8 @@ class _Stream:
     last_id: str = ZERO_ID
     max_deleted_id: str = ZERO_ID
     waiters: set[asyncio.Future] = field(default_factory=set)
+    # This process's memory is the stream: a new process (or broker) is a new epoch.
+    epoch: str = field(default_factory=new_epoch)
 
 
 def _wake(waiter: asyncio.Future) -> None:
@@ -111,31 +114,28 @@ class MemoryBroker(Broker):
     ) -> tuple[Page, asyncio.Future | None]:
         with self._lock:
             stream = self._stream(workspace_id)
+            if after_id < stream.max_deleted_id:
+                raise CursorExpired()  # what followed ``after_id`` was dropped: never skip it
             found = _newer_than(stream.entries, after_id)
             if found or not block_ms:
-                return self._page(workspace_id, found[:count], after_id), None
+                return self._page(workspace_id, stream, found[:count], after_id), None
             waiter = asyncio.get_running_loop().create_future()
             stream.waiters.add(waiter)
-            return Page([], after_id), waiter
+            return Page([], after_id, stream.epoch), waiter
 
     @staticmethod
-    def _page(workspace_id: str, entries: list[tuple[str, bytes]], after_id: str) -> Page:
+    def _page(
+        workspace_id: str, stream: _Stream, entries: list[tuple[str, bytes]], after_id: str
+    ) -> Page:
         events = [envelope_from_stored(i, d, workspace_id) for i, d in entries]
         last = entries[-1][0] if entries else after_id
-        return Page([e for e in events if e is not None], last)
+        return Page([e for e in events if e is not None], last, stream.epoch)
 
-    async def check_cursor(self, workspace_id: str, after_id: str) -> None:
-        parse_id(after_id)
+    async def stream_state(self, workspace_id: str) -> StreamState:
         with self._lock:
             stream = self._stream(workspace_id)
-            if after_id < stream.max_deleted_id:
-                raise CursorExpired()
-            if after_id > stream.last_id:
-                raise CursorExpired(AHEAD_MESSAGE)
-
-    async def last_id(self, workspace_id: str) -> str:
-        with self._lock:
-            return self._stream(workspace_id).last_id
+            first = stream.entries[0][0] if stream.entries else None
+            return StreamState(stream.epoch, stream.max_deleted_id, first, stream.last_id)
 
     async def archive_read(self, consumer: str, *, count: int, block_ms: int) -> list[ArchiveItem]:
         items = self._claim(count)

@@ -7,6 +7,9 @@ Keys (documented for other services in the README):
   event id. ``XADD`` with ``MAXLEN ~ ARCHIVE_MAX_BACKLOG`` bounds it; the
   archiver trims archived entries down to the live buffer.
 - consumer group ``archiver`` on each stream: the history's reader.
+- consumer group ``epoch:<token>`` on each stream: the stream's epoch, made with
+  the stream (``XGROUP CREATE ... $ MKSTREAM``) by whoever first reads it, so it
+  is lost with the stream's data (see :mod:`events.positions`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from events.broker.base import AHEAD_MESSAGE, ArchiveItem, Broker, Page
+from events.broker.base import ArchiveItem, Broker, Page, StreamState
 from events.errors import CursorExpired
 from events.event import envelope_from_stored
 from events.ids import ZERO_ID, from_stream_id, to_stream_id
+from events.positions import new_epoch
 
 logger = logging.getLogger("events.broker.redis")
 
@@ -34,6 +38,31 @@ DISCOVERY_SECS = 2.0
 # Longer than any blocking read (the hub blocks 5 s): redis-py's default of 5 s
 # would time out an idle XREAD BLOCK 5000 and make the feed back off and retry.
 SOCKET_TIMEOUT_SECS = 30.0
+
+# The stream's epoch (made, with the stream, if missing) and bounds, in one atomic step:
+# two processes that find a stream without an epoch agree on the one that is made.
+STATE_SCRIPT = """
+local key = KEYS[1]
+local epoch = false
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', key)
+if ok then
+  for _, group in ipairs(groups) do
+    if string.sub(group[2], 1, 6) == 'epoch:' then epoch = group[2] end
+  end
+end
+if not epoch then
+  epoch = 'epoch:' .. ARGV[1]
+  redis.call('XGROUP', 'CREATE', key, epoch, '$', 'MKSTREAM')
+end
+local info = redis.call('XINFO', 'STREAM', key)
+local state = {}
+for i = 1, #info, 2 do state[info[i]] = info[i + 1] end
+local first = false
+if state['first-entry'] then first = state['first-entry'][1] end
+local trimmed = 0
+if state['entries-added'] > state['length'] then trimmed = 1 end
+return {string.sub(epoch, 7), first, trimmed, state['last-generated-id']}
+"""
 
 
 def stream_key(workspace_id: str) -> str:
@@ -51,6 +80,16 @@ def _entries_to_page(workspace_id: str, entries: list, after_id: str) -> Page:
         if envelope is not None:
             events.append(envelope)
     return Page(events, last)
+
+
+def _state(reply: list[Any]) -> StreamState:
+    epoch, first, trimmed, last = reply
+    first_id = from_stream_id(first) if first else None
+    last_id = from_stream_id(last)
+    # Trimming does not move max-deleted-entry-id: once entries were trimmed, a
+    # position before the oldest entry left may have missed some.
+    floor = (first_id or last_id) if trimmed else ZERO_ID
+    return StreamState(epoch.decode(), floor, first_id, last_id)
 
 
 class RedisBroker(Broker):
@@ -86,33 +125,23 @@ class RedisBroker(Broker):
     ) -> Page:
         key = stream_key(workspace_id)
         start = to_stream_id(after_id)
-        if block_ms:
-            reply = await self.redis.xread({key: start}, count=count, block=block_ms)
-            entries = reply[0][1] if reply else []
-        else:
-            entries = await self.redis.xrange(key, min=f"({start}", count=count)
-        return _entries_to_page(workspace_id, entries, after_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if block_ms:
+                pipe.xread({key: start}, count=count, block=block_ms)
+            else:
+                pipe.xrange(key, min=f"({start}", count=count)
+            # Right after the read, on the same connection: no extra round trip.
+            pipe.eval(STATE_SCRIPT, 1, key, new_epoch())
+            reply, raw_state = await pipe.execute()
+        state = _state(raw_state)
+        if after_id < state.floor:
+            raise CursorExpired()  # what followed ``after_id`` may be trimmed: never skip it
+        entries = (reply[0][1] if reply else []) if block_ms else reply
+        page = _entries_to_page(workspace_id, entries, after_id)
+        return Page(page.events, page.last_id, state.epoch)
 
-    async def check_cursor(self, workspace_id: str, after_id: str) -> None:
-        """Raise CursorExpired or ValidationError for a cursor outside the stream."""
-        to_stream_id(after_id)
-        try:
-            info = await self.redis.xinfo_stream(stream_key(workspace_id))
-        except ResponseError:
-            info = {}
-        last = from_stream_id(info.get("last-generated-id") or b"0-0")
-        # Trimming does not move max-deleted-entry-id: when entries were trimmed,
-        # a cursor before the oldest entry left may have missed some.
-        trimmed = (info.get("entries-added") or 0) > (info.get("length") or 0)
-        first = info.get("first-entry")
-        if trimmed and first and after_id < from_stream_id(first[0]):
-            raise CursorExpired()
-        if after_id > last:
-            raise CursorExpired(AHEAD_MESSAGE)
-
-    async def last_id(self, workspace_id: str) -> str:
-        entries = await self.redis.xrevrange(stream_key(workspace_id), count=1)
-        return from_stream_id(entries[0][0]) if entries else ZERO_ID
+    async def stream_state(self, workspace_id: str) -> StreamState:
+        return _state(await self.redis.eval(STATE_SCRIPT, 1, stream_key(workspace_id), new_epoch()))
 
     async def _streams(self) -> list[bytes]:
         now = time.monotonic()
