@@ -42,8 +42,12 @@ class Feed:
     def __init__(self, workspace_id: str, state: StreamState) -> None:
         self.workspace_id = workspace_id
         self.position = state.last_id
+        # Every subscription was offered everything up to here (``position`` runs ahead
+        # of it while a batch goes out in slices): what a poll that got nothing has seen.
+        self.dispatched = state.last_id
         self.epoch = state.epoch
-        self.subscriptions: set[Subscription] = set()
+        # Offered in the order they joined (a dict is an ordered set).
+        self.subscriptions = _Members()
         self.task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -89,13 +93,16 @@ class Feed:
             return
         self.position = page.last_id
         await self.dispatch(page.events)
+        if self.epoch == epoch:
+            self.dispatched = page.last_id
 
     def start_again(self, state: StreamState, error: CursorExpired) -> None:
         """Tell every subscription its position is lost, then follow the stream from its end."""
         logger.warning("feed of %s lost its position: %s", self.workspace_id, error.message)
         for subscription in list(self.subscriptions):
             subscription.expire(error)
-        self.position, self.epoch = state.last_id, state.epoch
+        self.position = self.dispatched = state.last_id
+        self.epoch = state.epoch
 
     def _read_failed(self, exc: Exception) -> None:
         where = f"the feed of {self.workspace_id}"
@@ -217,6 +224,16 @@ class Hub:
         feeds, self.feeds = list(self.feeds.values()), {}
         for feed in feeds:
             await feed.stop()
+
+
+class _Members(dict[Subscription, None]):
+    """The subscriptions of a feed, in the order they joined."""
+
+    def add(self, subscription: Subscription) -> None:
+        self[subscription] = None
+
+    def discard(self, subscription: Subscription) -> None:
+        self.pop(subscription, None)
 
 
 class _Holding:

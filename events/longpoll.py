@@ -53,7 +53,9 @@ async def poll(
         feed = hub.feeds.get(workspace_id)
         position = subscription.last_id
         if not events and feed is not None:
-            position = max(position, feed.position)
+            # Not ``feed.position``: a batch read but still going out in slices may not
+            # have reached this poll yet; its cursor must not pass it.
+            position = max(position, feed.dispatched)
         if not events and outages.is_down(outages.BROKER):
             # The feed could not read: "no events" would be a lie; the client retries.
             raise BrokerUnavailable()

@@ -1,0 +1,85 @@
+"""Races in the hub, each driven step by step with controlled batches and asyncio events.
+
+A feed offers a batch to its subscriptions ``DISPATCH_SLICE`` at a time, in the order
+they joined, and lets the event loop run between slices: whatever runs there (a long
+poll ending, a replay finishing, a join failing) must not lose or leak anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from events.event import parse_client_event
+from events.filters import Filters
+from events.hub import DISPATCH_SLICE, get_hub
+from events.longpoll import poll
+from events.positions import parse_position
+from events.publishing import publish
+from events.subscription import QueuedSubscription
+from tests.test_hub import CALLER, CONTEXT
+
+
+class _Nudging(QueuedSubscription):
+    """Calls ``nudge`` (once armed) when the feed offers it a batch."""
+
+    nudge = None
+
+    def accept(self, deliveries):
+        super().accept(deliveries)
+        if self.nudge is not None:
+            nudge, self.nudge = self.nudge, None
+            nudge()
+
+
+# Slices offered before the subscription under test: the turns of the event loop a
+# woken task needs to run (a task waking another takes a few) all come before its own.
+FIRST = DISPATCH_SLICE * 8
+
+
+async def _first_slices(hub) -> list[_Nudging]:
+    """Subscriptions joined before anything else: the first slices of every batch."""
+    fillers = [_Nudging(CALLER, Filters(), last_id="", outbox_max=1000) for _ in range(FIRST)]
+    for filler in fillers:
+        await hub.join("acme", filler)
+    return fillers
+
+
+async def _until(condition) -> None:
+    """Let the event loop run until ``condition()`` holds (turns of the loop, no timer)."""
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+async def _emit(event_type: str = "tick") -> list[dict]:
+    return await publish(
+        "acme", [parse_client_event({"type": event_type})], caller=CALLER, context=CONTEXT
+    )
+
+
+async def test_a_long_poll_that_ends_while_a_batch_is_dispatched_answers_a_cursor_before_it(broker):
+    hub = get_hub()
+    fillers = await _first_slices(hub)
+    waiting = asyncio.create_task(
+        poll("acme", caller=CALLER, filters=Filters(), cursor=None, timeout_secs=60)
+    )
+    feed = hub.feeds["acme"]
+    await _until(lambda: len(feed.subscriptions) == FIRST + 1)
+    [polling] = list(feed.subscriptions)[FIRST:]
+    # The first slice wakes the poll with nothing for it yet: what a timeout does then.
+    fillers[0].nudge = polling._ready.set
+    [sent] = await _emit()
+    ended = await waiting
+    assert ended.events == []
+    resumed = await poll(
+        "acme",
+        caller=CALLER,
+        filters=Filters(),
+        cursor=parse_position(ended.cursor),
+        timeout_secs=5,
+    )
+    assert [e["id"] for e in resumed.events] == [sent["id"]]
+    for filler in fillers:
+        await hub.leave("acme", filler)
