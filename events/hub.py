@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
 from events import outages
 from events.broker import Broker, get_broker
@@ -177,7 +178,7 @@ class Hub:
         subscription.last_id = after.event_id
         subscription.epoch = feed.epoch
         held = _Holding(subscription)
-        feed.subscriptions.add(held)  # type: ignore[arg-type]
+        feed.subscriptions.add(held)
         target = feed.position
         try:
             await self._replay(workspace_id, subscription, after, target)
@@ -226,13 +227,23 @@ class Hub:
             await feed.stop()
 
 
-class _Members(dict[Subscription, None]):
+class Member(Protocol):
+    """What a feed offers batches to: a subscription, or one held while it replays."""
+
+    def offer_all(self, batch: list[Delivery]) -> int: ...
+
+    def overflow(self) -> None: ...
+
+    def expire(self, error: CursorExpired) -> None: ...
+
+
+class _Members(dict[Member, None]):
     """The subscriptions of a feed, in the order they joined."""
 
-    def add(self, subscription: Subscription) -> None:
+    def add(self, subscription: Member) -> None:
         self[subscription] = None
 
-    def discard(self, subscription: Subscription) -> None:
+    def discard(self, subscription: Member) -> None:
         self.pop(subscription, None)
 
 
@@ -246,6 +257,9 @@ class _Holding:
     def offer_all(self, batch: list[Delivery]) -> int:
         self.held.extend(batch)
         return len(batch)
+
+    def overflow(self) -> None:
+        self.subscription.overflow()
 
     def expire(self, error: CursorExpired) -> None:
         self.subscription.expire(error)
