@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +31,9 @@ ARCHIVE_BACKLOG = Gauge(
     "events_archive_backlog", "Events waiting to be archived", multiprocess_mode="max"
 )
 ARCHIVE_FAILURES = Counter("events_archive_failures", "Failed history writes")
+ARCHIVE_UNPARSABLE = Counter(
+    "events_archive_unparsable", "Stream entries skipped by the archiver: not events of ours"
+)
 SLOW_CONSUMERS = Counter("events_slow_consumers", "Consumers disconnected for reading too slowly")
 
 # Every series exists from the start, so dashboards and rate() see zeros, not gaps.
@@ -90,3 +94,8 @@ def observe_many(histogram: Histogram, amount: float, count: int) -> None:
 # ``labels()`` looks the child up under a lock: 1.7 us, so once, here.
 _WEBSOCKET_DELIVERED = DELIVERED.labels(transport="websocket")
 WEBSOCKET_DELIVERIES = DeliveryTally()
+
+
+def set_backlog(backlog: int | None) -> None:
+    """Publish the archive backlog; an unknown one is NaN, never 0 (nothing waiting)."""
+    ARCHIVE_BACKLOG.set(math.nan if backlog is None else backlog)

@@ -29,7 +29,7 @@ from events.broker import ArchiveItem, Broker, get_broker
 from events.context import RequestContext, new_correlation_id
 from events.event import is_persistent
 from events.failures import report_failure
-from events.metrics import ARCHIVE_BACKLOG, ARCHIVE_FAILURES, STORED
+from events.metrics import ARCHIVE_FAILURES, STORED, set_backlog
 from events.publishing import PLATFORM_WORKSPACE
 from history import get_history
 from history.base import History, HistoryUnavailable
@@ -184,12 +184,13 @@ class Archiver:
 
     async def _report_waiting(self, exc: Exception, delay: float) -> None:
         backlog = await self._backlog()
-        where = f"the archiver ({backlog} events wait in the broker; retrying in {delay:.1f}s)"
+        waiting = "an unknown number of" if backlog is None else str(backlog)
+        where = f"the archiver ({waiting} events wait in the broker; retrying in {delay:.1f}s)"
         outages.failed(outages.HISTORY, exc, where)  # one stack per outage
 
-    async def _backlog(self) -> int:
+    async def _backlog(self) -> int | None:
         backlog = await self.broker.archive_backlog()
-        ARCHIVE_BACKLOG.set(backlog)
+        set_backlog(backlog)
         self._backlog_at = time.monotonic()
         return backlog
 

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from events.broker import get_broker
-from events.metrics import ARCHIVE_BACKLOG
+from events.metrics import set_backlog
 
 logger = logging.getLogger("sysadmin.metrics")
 BACKLOG_TIMEOUT_SECS = 0.5
@@ -44,7 +44,7 @@ async def refresh_backlog() -> None:
     except Exception:
         logger.warning("could not read the archive backlog", exc_info=True)
         return
-    ARCHIVE_BACKLOG.set(backlog)
+    set_backlog(backlog)
 
 
 async def metrics_view(request: HttpRequest) -> HttpResponse:

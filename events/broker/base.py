@@ -112,8 +112,8 @@ class Broker(ABC):
         """Mark events as stored in the history."""
 
     @abstractmethod
-    async def archive_backlog(self) -> int:
-        """Return how many events wait for the archiver."""
+    async def archive_backlog(self) -> int | None:
+        """Return how many events wait for the archiver; None when the broker cannot tell."""
 
     @abstractmethod
     async def ping(self) -> None:

@@ -176,7 +176,7 @@ class MemoryBroker(Broker):
             for item in items:
                 self._pending.pop((item.workspace_id, item.envelope["id"]), None)
 
-    async def archive_backlog(self) -> int:
+    async def archive_backlog(self) -> int | None:
         with self._lock:
             return len(self._archive) + len(self._pending)
 

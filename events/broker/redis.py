@@ -23,8 +23,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from events.broker.base import ArchiveItem, Broker, Page, StreamState
+from events.broker.redis_archive import TRIM_SCRIPT, UnparsableLog
 from events.errors import CursorExpired
-from events.event import envelope_from_stored
+from events.event import Envelope, envelope_from_stored
 from events.ids import ZERO_ID, from_stream_id, to_stream_id
 from events.positions import new_epoch
 
@@ -70,13 +71,17 @@ def stream_key(workspace_id: str) -> str:
     return f"{STREAM_PREFIX}{workspace_id}"
 
 
+def _envelope(workspace_id: str, stream_id: bytes, fields: dict) -> Envelope | None:
+    data = fields.get(EVENT_FIELD)
+    return envelope_from_stored(from_stream_id(stream_id), data, workspace_id) if data else None
+
+
 def _entries_to_page(workspace_id: str, entries: list, after_id: str) -> Page:
     events = []
     last = after_id
     for stream_id, fields in entries:
         last = from_stream_id(stream_id)
-        data = fields.get(EVENT_FIELD) if fields else None
-        envelope = envelope_from_stored(last, data, workspace_id) if data else None
+        envelope = _envelope(workspace_id, stream_id, fields) if fields else None
         if envelope is not None:
             events.append(envelope)
     return Page(events, last)
@@ -106,6 +111,8 @@ class RedisBroker(Broker):
         self._grouped: set[bytes] = set()
         self._discovered_at = 0.0
         self._reclaimed_at = 0.0
+        self._trim = self.redis.register_script(TRIM_SCRIPT)
+        self._unparsable = UnparsableLog()
 
     async def publish(self, workspace_id: str, stored: list[bytes]) -> list[str]:
         key = stream_key(workspace_id)
@@ -188,7 +195,7 @@ class RedisBroker(Broker):
         reply = await self.redis.xreadgroup(
             ARCHIVE_GROUP, consumer, dict.fromkeys(keys, ">"), count=count, block=block_ms or None
         )
-        return [item for key, entries in reply or [] for item in self._items(key, entries)]
+        return [item for key, entries in reply or [] for item in await self._take(key, entries)]
 
     async def _reclaim(self, consumer: str, keys: list[bytes], count: int) -> list[ArchiveItem]:
         """Take over entries a dead archiver claimed but never acknowledged."""
@@ -201,14 +208,31 @@ class RedisBroker(Broker):
             reply = await self.redis.xautoclaim(
                 key, ARCHIVE_GROUP, consumer, ARCHIVE_RECLAIM_MSECS, "0-0", count=count
             )
-            items.extend(self._items(key, reply[1]))
+            items.extend(await self._take(key, reply[1]))
         return items
 
-    @staticmethod
-    def _items(key: bytes, entries: list[Any]) -> list[ArchiveItem]:
+    async def _take(self, key: bytes, entries: list[Any]) -> list[ArchiveItem]:
+        """The events among entries read; the others are acknowledged at once and counted.
+
+        An entry that is not an event of this service (another service's fields, bad
+        JSON) would otherwise stay pending forever, be claimed again every 30 s, and
+        hold back the trimming of the stream.
+        """
         workspace_id = key.decode()[len(STREAM_PREFIX) :]
-        page = _entries_to_page(workspace_id, [e for e in entries if e[1]], ZERO_ID)
-        return [ArchiveItem(workspace_id, envelope) for envelope in page.events]
+        items: list[ArchiveItem] = []
+        skipped: list[Any] = []
+        for stream_id, fields in entries:
+            if not fields:  # deleted since it was read
+                continue
+            envelope = _envelope(workspace_id, stream_id, fields)
+            if envelope is None:
+                skipped.append(stream_id)
+            else:
+                items.append(ArchiveItem(workspace_id, envelope))
+        if skipped:
+            await self.redis.xack(key, ARCHIVE_GROUP, *skipped)
+            self._unparsable.skipped(key, skipped)
+        return items
 
     async def archive_ack(self, items: list[ArchiveItem]) -> None:
         by_key: dict[str, list[str]] = {}
@@ -221,25 +245,21 @@ class RedisBroker(Broker):
             await self._trim_archived(key)
 
     async def _trim_archived(self, key: str) -> None:
-        """Trim down to the live buffer once nothing older waits for the archiver."""
+        """Trim what is archived, down to the live buffer (``events.broker.redis_archive``)."""
         try:
-            groups = await self.redis.xinfo_groups(key)
-        except ResponseError:  # the stream is gone (Redis restarted without its data)
+            await self._trim(keys=[key], args=[ARCHIVE_GROUP, self.buffer_size])
+        except ResponseError:  # the stream or its group is gone (Redis lost its data)
             return
-        group = next((g for g in groups if g["name"] == ARCHIVE_GROUP.encode()), None)
-        if group is None:
-            return
-        # A pending entry (a batch being stored, or a dead archiver's, to be claimed again)
-        # may be older than the live buffer: trimming now would lose it.
-        if group.get("pending", 0) == 0 and (group.get("lag") or 0) <= self.buffer_size:
-            await self.redis.xtrim(key, maxlen=self.buffer_size, approximate=True)
 
-    async def archive_backlog(self) -> int:
+    async def archive_backlog(self) -> int | None:
         total = 0
         for key in await self._streams():
             for group in await self.redis.xinfo_groups(key):
-                if group["name"] == ARCHIVE_GROUP.encode():
-                    total += (group.get("lag") or 0) + group.get("pending", 0)
+                if group["name"] != ARCHIVE_GROUP.encode():
+                    continue
+                if group.get("lag") is None:
+                    return None  # entries were deleted after the group's position: unknown
+                total += group["lag"] + group.get("pending", 0)
         return total
 
     async def ping(self) -> None:
