@@ -248,13 +248,20 @@ class _Members(dict[Member, None]):
 
 
 class _Holding:
-    """Stands in for a subscription while it replays, keeping live events aside."""
+    """Stands in for a subscription while it replays, keeping live events aside.
+
+    Once released it passes batches on: a batch that was going out in slices when
+    the replay ended still offers itself to the stand-in, not to the subscription.
+    """
 
     def __init__(self, subscription: Subscription) -> None:
         self.subscription = subscription
         self.held: list[Delivery] = []
+        self.released = False
 
     def offer_all(self, batch: list[Delivery]) -> int:
+        if self.released:
+            return self.subscription.offer_all(batch)
         self.held.extend(batch)
         return len(batch)
 
@@ -265,7 +272,9 @@ class _Holding:
         self.subscription.expire(error)
 
     def release(self) -> None:
-        self.subscription.offer_all(self.held)
+        self.released = True
+        held, self.held = self.held, []
+        self.subscription.offer_all(held)
 
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}

@@ -8,12 +8,19 @@ poll ending, a replay finishing, a join failing) must not lose or leak anything.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
+import pytest
+from django.test import override_settings
+
+import events.broker
+from events.broker.memory import MemoryBroker
 from events.event import parse_client_event
 from events.filters import Filters
 from events.hub import DISPATCH_SLICE, get_hub
+from events.ids import ZERO_ID
 from events.longpoll import poll
-from events.positions import parse_position
+from events.positions import Position, parse_position
 from events.publishing import publish
 from events.subscription import QueuedSubscription
 from tests.test_hub import CALLER, CONTEXT
@@ -83,3 +90,57 @@ async def test_a_long_poll_that_ends_while_a_batch_is_dispatched_answers_a_curso
     assert [e["id"] for e in resumed.events] == [sent["id"]]
     for filler in fillers:
         await hub.leave("acme", filler)
+
+
+class _Gated(MemoryBroker):
+    """The embedded broker; while its gate is shut, the answer of a replay read (not a
+    blocking one) waits at the gate, as a Redis reply still on its way would."""
+
+    def __init__(self) -> None:
+        super().__init__(buffer_size=50, max_backlog=10_000)
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.paused = asyncio.Event()
+
+    def shut(self) -> None:
+        self.gate.clear()
+
+    async def read_after(self, workspace_id, after_id, *, count, block_ms=None):
+        page = await super().read_after(workspace_id, after_id, count=count, block_ms=block_ms)
+        if not block_ms and not self.gate.is_set():
+            self.paused.set()
+            await self.gate.wait()
+        return page
+
+
+@pytest.fixture
+def gated(monkeypatch) -> Iterator[_Gated]:
+    """The embedded broker, with a gate on replays."""
+    with override_settings(REDIS_URL=""):
+        broker = _Gated()
+        monkeypatch.setattr(events.broker, "_memory", broker)
+        yield broker
+
+
+async def _taken_until(subscription: QueuedSubscription, last_id: str) -> list[str]:
+    taken: list[str] = []
+    while last_id not in taken:
+        assert await subscription.wait(5)
+        taken += [e["id"] for e, _ in subscription.take()]
+    return taken
+
+
+async def test_a_subscription_moving_from_replay_to_live_misses_no_batch(gated):
+    hub = get_hub()
+    fillers = await _first_slices(hub)
+    [first] = await _emit()
+    await _until(lambda: bool(fillers[-1].outbox))
+    resuming = QueuedSubscription(CALLER, Filters(), last_id="", outbox_max=1000)
+    gated.shut()
+    joining = asyncio.create_task(hub.join("acme", resuming, Position(ZERO_ID)))
+    await gated.paused.wait()  # replaying, held by the feed behind every first slice
+    fillers[0].nudge = gated.gate.set  # the replay ends while the next batch goes out
+    [second] = await _emit()
+    await joining
+    [third] = await _emit()
+    assert await _taken_until(resuming, third["id"]) == [first["id"], second["id"], third["id"]]
