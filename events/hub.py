@@ -182,10 +182,14 @@ class Hub:
         target = feed.position
         try:
             await self._replay(workspace_id, subscription, after, target)
-        finally:
+        except BaseException:
+            # A failed or cancelled join (the client went away) leaves nothing behind.
             feed.subscriptions.discard(held)
-            feed.subscriptions.add(subscription)
-            held.release()
+            self._linger_if_idle(feed)
+            raise
+        feed.subscriptions.discard(held)
+        feed.subscriptions.add(subscription)
+        held.release()
 
     @staticmethod
     async def _replay(
@@ -209,6 +213,9 @@ class Hub:
         if feed is None:
             return
         feed.subscriptions.discard(subscription)
+        self._linger_if_idle(feed)
+
+    def _linger_if_idle(self, feed: Feed) -> None:
         if not feed.subscriptions:
             asyncio.get_running_loop().call_later(FEED_LINGER_SECS, self._stop_if_idle, feed)
 

@@ -15,6 +15,7 @@ from django.test import override_settings
 
 import events.broker
 from events.broker.memory import MemoryBroker
+from events.errors import CursorExpired
 from events.event import parse_client_event
 from events.filters import Filters
 from events.hub import DISPATCH_SLICE, get_hub
@@ -144,3 +145,33 @@ async def test_a_subscription_moving_from_replay_to_live_misses_no_batch(gated):
     await joining
     [third] = await _emit()
     assert await _taken_until(resuming, third["id"]) == [first["id"], second["id"], third["id"]]
+
+
+async def test_a_cancelled_long_poll_join_leaves_no_subscription_behind(gated):
+    await _emit()
+    gated.shut()
+    polling = asyncio.create_task(
+        poll("acme", caller=CALLER, filters=Filters(), cursor=Position(ZERO_ID), timeout_secs=60)
+    )
+    await gated.paused.wait()  # the client went away during the replay
+    polling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await polling
+    assert not get_hub().feeds["acme"].subscriptions
+
+
+async def test_a_long_poll_join_that_fails_leaves_no_subscription_behind(gated, monkeypatch):
+    monkeypatch.setattr("events.hub.READ_COUNT", 1)  # a replay of two reads
+    await _emit()
+    await _emit()
+    gated.shut()
+    polling = asyncio.create_task(
+        poll("acme", caller=CALLER, filters=Filters(), cursor=Position(ZERO_ID), timeout_secs=60)
+    )
+    await gated.paused.wait()
+    burst = [parse_client_event({"type": "tick"})] * (gated.buffer_size + 10)
+    await publish("acme", burst, caller=CALLER, context=CONTEXT)  # trimmed past the replay
+    gated.gate.set()
+    with pytest.raises(CursorExpired):
+        await polling
+    assert not get_hub().feeds["acme"].subscriptions
