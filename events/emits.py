@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,8 @@ from events.context import RequestContext
 from events.event import ClientEvent, Envelope
 from events.publishing import publish
 from workspaces.caller import Caller
+
+logger = logging.getLogger("events.emits")
 
 # ``answer(ref, envelope, None)`` after a publish, ``answer(ref, None, exc)`` after a failure.
 Answer = Callable[[Any, Envelope | None, Exception | None], Awaitable[None]]
@@ -61,11 +64,19 @@ class EmitPipeline:
                 await self.task
 
     async def _run(self) -> None:
+        """The connection's one publishing task: a failure is logged, never its end.
+
+        Dead, it would leave every later emit of the socket unanswered, and once the
+        queue is full, the socket's next frame (a ping too) waiting forever.
+        """
         while True:
             batch = [await self.waiting.get()]
             while len(batch) < self.max_batch and not self.waiting.empty():
                 batch.append(self.waiting.get_nowait())
-            await self._publish(batch)
+            try:
+                await self._publish(batch)
+            except Exception:
+                logger.exception("the emits of a connection to %s failed", self.workspace_id)
 
     async def _publish(self, batch: list[Waiting]) -> None:
         try:
@@ -79,11 +90,18 @@ class EmitPipeline:
             await self._after_failure(batch, exc)
             return
         for (ref, _), envelope in zip(batch, envelopes, strict=True):
-            await self.answer(ref, envelope, None)
+            await self._answer(ref, envelope, None)
+
+    async def _answer(self, ref: Any, envelope: Envelope | None, exc: Exception | None) -> None:
+        """Answer one emit; one answer that fails does not cost the others theirs."""
+        try:
+            await self.answer(ref, envelope, exc)
+        except Exception:
+            logger.exception("the answer to emit %.80r could not be sent", ref)
 
     async def _after_failure(self, batch: list[Waiting], exc: Exception) -> None:
         if len(batch) == 1:
-            await self.answer(batch[0][0], None, exc)
+            await self._answer(batch[0][0], None, exc)
             return
         for item in batch:
             await self._publish([item])
