@@ -103,11 +103,21 @@ class MemoryBroker(Broker):
         page, waiter = self._read_or_wait(workspace_id, after_id, count, block_ms)
         if waiter is None:
             return page
-        try:
-            await asyncio.wait_for(waiter, (block_ms or 0) / 1000)
-        except TimeoutError:
+        if not await self._wait(waiter, block_ms or 0, self._stream(workspace_id).waiters):
             return page
         return self._read_or_wait(workspace_id, after_id, count, None)[0]
+
+    async def _wait(self, waiter: asyncio.Future, block_ms: int, waiters: set) -> bool:
+        """Wait for a publish; False at the timeout. The waiter never outlives the wait:
+        a quiet workspace's feed times out every few seconds, forever."""
+        try:
+            await asyncio.wait_for(waiter, block_ms / 1000)
+        except TimeoutError:
+            return False
+        finally:
+            with self._lock:
+                waiters.discard(waiter)
+        return True
 
     def _read_or_wait(
         self, workspace_id: str, after_id: str, count: int, block_ms: int | None
@@ -144,9 +154,7 @@ class MemoryBroker(Broker):
         waiter = asyncio.get_running_loop().create_future()
         with self._lock:
             self._archive_waiters.add(waiter)
-        try:
-            await asyncio.wait_for(waiter, block_ms / 1000)
-        except TimeoutError:
+        if not await self._wait(waiter, block_ms, self._archive_waiters):
             return []
         return self._claim(count)
 
