@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import websockets
 
 from tests.helpers import eventually
 from tests.redis_server import RedisServer, redis_server
@@ -151,3 +152,9 @@ async def test_a_redis_reset_archives_what_follows_and_refuses_old_positions(fau
     resumed = await poll(running, cursor=position, timeout="1")
     assert resumed.status_code == 410, resumed.text
     assert resumed.json()["error"] == "CursorExpired"
+    query = f"apiKey={running.key}&lastEventId={position}"
+    async with websockets.connect(running.ws(0, query)) as socket:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.recv(), 10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4410
