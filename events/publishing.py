@@ -73,5 +73,9 @@ async def record_action(
     event: ClientEvent = {"type": event_type, "payload": payload, "options": {"persist": True}}
     try:
         await publish(workspace_id, [event], caller=caller, context=context)
-    except Exception:
-        logger.exception("could not record %s", event_type)
+    except Exception as exc:
+        dependency = outages.dependency_of(exc)
+        if dependency:
+            outages.failed(dependency, exc, f"recording {event_type}")  # one stack per outage
+        else:
+            logger.exception("could not record %s", event_type)

@@ -149,3 +149,22 @@ async def test_a_history_outage_logs_one_stack_for_many_failing_searches(
     still = [line for line in lines if line["message"].startswith("history still unavailable")]
     searches = [line["correlationId"] for line in still if "a search of" in line["message"]]
     assert searches == [f"s-{n}" for n in range(1, FAILING_REQUESTS)]
+
+
+async def test_audit_events_that_redis_cannot_take_log_one_stack_per_outage(
+    own_redis, key, log_lines
+):
+    assert (await emit(key)).status_code == 201
+    own_redis.stop()
+    log_lines()
+    for n in range(FAILING_REQUESTS):
+        response = await AsyncClient().get(
+            URL, {"types": "a"}, headers={"X-Api-Key": key, "X-Correlation-Id": f"a-{n}"}
+        )
+        assert response.status_code == 200  # the SQLite history answers the search
+    lines = log_lines()
+    assert len(tracebacks(lines)) == 1
+    still = [line for line in lines if line["message"].startswith("broker still unavailable")]
+    assert [line["correlationId"] for line in still] == [
+        f"a-{n}" for n in range(1, FAILING_REQUESTS)
+    ]
