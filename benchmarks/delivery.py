@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from benchmarks import emitter, worker
+from benchmarks import emitter, hostile, worker
 from benchmarks.procs import Watch, listening_pids
 from benchmarks.servers import Servers, create_api_key
 from benchmarks.stats import latency_ms, table
@@ -77,6 +77,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pids", default="", help="service pids, comma separated (default: by port)")
     p.add_argument("--drain-timeout", type=float, default=15)
     p.add_argument("--env", action="append", default=[], help="NAME=VALUE for --spawn servers")
+    p.add_argument(
+        "--hostile",
+        choices=["none", "worst", "issue"],
+        default="none",
+        help="one more subscriber, in another workspace, with a costly filter (hostile.py)",
+    )
+    p.add_argument("--hostile-rate", type=float, default=10, help="its workspace's events/s")
     p.add_argument("--json", default="", help="write the report here")
     p.add_argument("--plot", default="", help="write a latency histogram PNG here")
     return p.parse_args(argv)
@@ -86,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def target(args: argparse.Namespace) -> Iterator[Target]:
     """The service under test: given with --url, or started with --spawn."""
     key = args.api_key or create_api_key(args.var_dir, args.workspace)
+    if args.hostile != "none":
+        args.hostile_key = create_api_key(args.var_dir, hostile_workspace(args))
     if not args.spawn:
         yield Target(args.url, _external_pids(args), key, "external", args.broker)
         return
@@ -94,6 +103,11 @@ def target(args: argparse.Namespace) -> Iterator[Target]:
     redis_url = args.redis_url if args.broker == "redis" else ""
     with Servers(kind, int(count or 1), args.port, args.var_dir, redis_url, env) as servers:
         yield Target(servers.urls, servers.pids, key, kind, args.broker)
+
+
+def hostile_workspace(args: argparse.Namespace) -> str:
+    """The workspace of the hostile subscriber (``--hostile``)."""
+    return f"{args.workspace}-hostile"
 
 
 def _external_pids(args: argparse.Namespace) -> list[int]:
@@ -174,6 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with target(args) as tgt:
         reset_stream(args)
         gen = Generator.start(consumer_specs(args, tgt))
+        neighbour = Neighbour.start(args, tgt, gen.ctx)
         watch = Watch(_watched(args, tgt, gen))
         watch.start()
         try:
@@ -181,8 +196,62 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             _drain(args, gen, emitted["measured"], watch)
         finally:
             results = gen.finish()
+            hostile_result = neighbour.finish()
             watch.stop()
-        return build_report(args, tgt, emitted, results, watch)
+        report = build_report(args, tgt, emitted, results, watch)
+        if hostile_result:
+            report["hostile"] = hostile_result
+        return report
+
+
+@dataclass
+class Neighbour:
+    """The hostile subscriber and its workspace's emitter (``--hostile``), or nothing."""
+
+    procs: list[Any]
+    stop: Any
+    results: Any
+    queues: tuple[Any, ...] = ()  # kept open while the processes run
+
+    @classmethod
+    def start(cls, args: argparse.Namespace, tgt: Target, ctx: Any) -> Neighbour:
+        """Subscribe with the hostile filter, then start emitting into its workspace."""
+        if args.hostile == "none":
+            return cls([], None, None)
+        stop, results, ready, phases = ctx.Event(), ctx.Queue(), ctx.Queue(), ctx.Queue()
+        workspace, key = hostile_workspace(args), args.hostile_key
+        spec = hostile.HostileSpec(tgt.urls[0], workspace, key, args.hostile)
+        sub = ctx.Process(target=hostile.main, args=(spec, ready, stop, results))
+        sub.start()
+        ready.get(timeout=READY_TIMEOUT_SECS)
+        emit_spec = emitter.EmitSpec(
+            tgt.urls[:1], 1, workspace, key, args.hostile_rate, args.warmup, args.duration,
+            event_type=hostile.HOSTILE_TYPE, persist=False, extra=hostile.hostile_payload(),
+        )  # fmt: skip
+        emit = ctx.Process(target=emitter.main, args=(emit_spec, phases))
+        emit.start()
+        return cls([sub, emit], stop, results, (ready, phases))
+
+    def finish(self) -> dict[str, Any] | None:
+        """Stop both; what the hostile subscriber saw."""
+        if not self.procs:
+            return None
+        self.stop.set()
+        result = self.results.get(timeout=60)
+        result["emitted"] = _emitter_result(self.queues[1])
+        for proc in self.procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.terminate()
+        return result
+
+
+def _emitter_result(phases: Any) -> dict[str, Any]:
+    """What the hostile workspace's emitter sent (it reports last)."""
+    while True:
+        phase, value = phases.get(timeout=60)
+        if phase == "result":
+            return {k: value[k] for k in ("sent_total", "acked", "errors", "first_error")}
 
 
 def _watched(args: argparse.Namespace, tgt: Target, gen: Generator) -> dict[str, int]:
@@ -355,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("give --url (repeat for several processes) or --spawn daphne:2")
     report = run(args)
     print(table(report))
+    if "hostile" in report:
+        print("hostile neighbour:", json.dumps(report["hostile"]))
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=2)

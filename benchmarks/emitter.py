@@ -35,6 +35,7 @@ class EmitSpec:
     event_type: str = "bench.tick"
     pad_bytes: int = 0
     persist: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # more payload keys
 
 
 @dataclass
@@ -119,6 +120,7 @@ def _send(
         state.measured += 1
     if pad:
         payload["pad"] = pad
+    payload.update(spec.extra)
     event = {"type": spec.event_type, "payload": payload, "options": {"persist": spec.persist}}
     conns[index].send_text(orjson.dumps({"op": "emit", "ref": state.sent, "event": event}))
     state.sent += 1

@@ -50,7 +50,7 @@ def server_argv(kind: str, port: int) -> list[str]:
 
 def manage(var_dir: str, *args: str) -> str:
     """Run ``manage.py`` with this benchmark's database; return its stdout."""
-    env = {**os.environ, "EVENTS_VAR_DIR": var_dir}
+    env = {**os.environ, **PRODUCTION_ENV, "EVENTS_VAR_DIR": var_dir}
     done = subprocess.run(  # noqa: S603 - fixed argv, our own manage.py
         [sys.executable, str(ROOT / "manage.py"), *args],
         env=env,
