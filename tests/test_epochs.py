@@ -208,3 +208,43 @@ async def test_positions_from_before_a_restart_of_the_embedded_broker_answer_410
             assert response.json()["error"] == "CursorExpired"
         for old in (first["position"], sent[0]["id"]):
             assert await closed_code(running.ws(0, f"{query}&lastEventId={old}")) == 4410
+
+
+async def emit_when_up(running: Deployment, *events: dict) -> list[dict]:
+    """Emit once the service answers 201 again (503 while its Redis restarts)."""
+    for _ in range(50):
+        async with httpx.AsyncClient(base_url=running.http(0)) as client:
+            response = await client.post(
+                "/v2/workspaces/acme/events",
+                json={"events": list(events)},
+                headers={"X-Api-Key": running.key},
+            )
+        if response.status_code == 201:
+            return response.json()["events"]
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"emits still fail: {response.status_code} {response.text}")
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+async def test_a_real_server_tells_its_live_websocket_and_old_cursors_when_redis_lost_its_data(
+    server,
+):
+    with (
+        redis_server(persistent=False) as own,
+        deployment(1, server=server, REDIS_URL=own.url()) as running,
+    ):
+        cursor = (await http_poll(running)).json()["cursor"]
+        async with websockets.connect(running.ws(0, f"apiKey={running.key}&types=tick")) as socket:
+            sent = await emit_when_up(running, *TICKS)
+            [first, *_] = await tick_frames(socket, 3)
+            own.restart(keep_data=False)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await read_all(socket)  # told while connected, never skipped ahead
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4410
+        await emit_when_up(running, {"type": "tick"})
+        for old in (cursor, sent[0]["id"]):
+            response = await http_poll(running, cursor=old)
+            assert response.status_code == 410, response.text
+        query = f"apiKey={running.key}&lastEventId={first['position']}"
+        assert await closed_code(running.ws(0, query)) == 4410
