@@ -84,6 +84,16 @@ def close_code(error: ServiceError) -> int:
     return CLOSE_BAD_REQUEST
 
 
+def parse_query(raw: bytes) -> dict[str, list[str]]:
+    """The handshake's query string, or 4400 when it is longer than the service accepts."""
+    limit = settings.EVENTS_WS_MAX_QUERY_CHARS
+    if len(raw) > limit:
+        raise ValidationError(
+            f"the query string is longer than {limit} characters; send filters in a subscribe frame"
+        )
+    return parse_qs(raw.decode(errors="replace"))
+
+
 def error_frame(error: ServiceError, ref: Any = None) -> dict[str, Any]:
     """The contract's error frame."""
     return {"op": "error", "ref": ref, **error.as_body()}
@@ -119,7 +129,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.workspace_id = self.scope["url_route"]["kwargs"]["workspace_id"]
         self.started = time.monotonic()
         headers = {k.decode().lower(): v.decode() for k, v in self.scope.get("headers", [])}
-        self.query = parse_qs(self.scope.get("query_string", b"").decode())
+        self.query: dict[str, list[str]] = {}
         client = self.scope.get("client") or [None]
         self.context = RequestContext(
             correlation_id=accept_correlation_id(headers.get("x-correlation-id")),
@@ -155,11 +165,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
         user_id_var.set(self.caller.user_id if self.caller else None)
 
     async def _open(self, headers: dict[str, str]) -> None:
+        self.query = parse_query(self.scope.get("query_string", b""))
         self.caller = await aauthenticate_scope(self.scope, self.workspace_id, headers, self.query)
         self._bind_context()
         _check_rights(self.caller, consuming=False)
         filters = parse_filters(self.query, ignore=TRANSPORT_PARAMS)
-        last_event_id = (self.query.get("lastEventId") or [None])[-1]
+        last_event_id = (self.query.get("lastEventId") or [""])[-1] or None
         after = parse_position(last_event_id, "lastEventId") if last_event_id else None
         await self.accept()
         self.connected = True

@@ -14,6 +14,9 @@ from django.conf import settings  # noqa: E402
 from events.background import BackgroundMiddleware  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
 from eventsproject import collector  # noqa: E402
+from sysadmin.serverlogs import route_daphne_access_log  # noqa: E402
+
+route_daphne_access_log()
 
 router = ProtocolTypeRouter(
     {

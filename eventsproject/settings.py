@@ -113,6 +113,7 @@ EVENTS_MAX_EVENT_BYTES = envint("EVENTS_MAX_EVENT_BYTES", 102_400, minimum=256)
 EVENTS_MAX_BATCH = envint("EVENTS_MAX_BATCH", 100, minimum=1)
 EVENTS_WS_OUTBOX_MAX = envint("EVENTS_WS_OUTBOX_MAX", 2_000, minimum=1)
 EVENTS_WS_BUFFER_MAX_BYTES = envint("EVENTS_WS_BUFFER_MAX_BYTES", 8 * 2**20, minimum=1)
+EVENTS_WS_MAX_QUERY_CHARS = envint("EVENTS_WS_MAX_QUERY_CHARS", 4096, minimum=256)
 EVENTS_WS_RECHECK_SECS = envint("EVENTS_WS_RECHECK_SECS", 60, minimum=0)
 EVENTS_AUTH_CACHE_SECS = envint("EVENTS_AUTH_CACHE_SECS", 5, minimum=0)
 EVENTS_LONGPOLL_DEFAULT_SECS = envint("EVENTS_LONGPOLL_DEFAULT_SECS", 25, minimum=0)
@@ -175,17 +176,28 @@ HEAPDUMP_DIR = envstr("HEAPDUMP_DIR", str(VAR_DIR / "heapdumps"))
 HEALTHCHECK_TIMEOUT_MSECS = envint("HEALTHCHECK_TIMEOUT_MSECS", 800, minimum=1)
 
 # JSON lines on stdout (sysadmin.logs); the servers' own access logs are replaced by
-# sysadmin.access, whose lines carry the correlation id and never a credential.
+# sysadmin.access, whose lines carry the correlation id and never a credential. The
+# servers' own loggers (uvicorn's handshake line "WebSocket /…?apiKey=…", Daphne's access
+# log: sysadmin/serverlogs.py) go through the same handler, whose filter masks secrets.
+_OURS = {"handlers": ["stdout"], "propagate": False}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "sysadmin.logs.JsonFormatter"}},
-    "handlers": {"stdout": {"class": "sysadmin.logs.StdoutHandler", "formatter": "json"}},
+    "filters": {"secrets": {"()": "sysadmin.redaction.RedactSecretsFilter"}},
+    "handlers": {
+        "stdout": {
+            "class": "sysadmin.logs.StdoutHandler",
+            "formatter": "json",
+            "filters": ["secrets"],
+        }
+    },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "daphne": {"level": "WARNING"},
         "django.server": {"level": "WARNING"},
-        "uvicorn.access": {"level": "WARNING"},
+        "uvicorn": {**_OURS, "level": "INFO"},
+        "uvicorn.access": {**_OURS, "level": "WARNING"},
         "uvicorn.error": {"level": "INFO"},
         # The Elasticsearch client logs every request at INFO: one line per archive batch.
         "elastic_transport": {"level": "WARNING"},

@@ -35,6 +35,7 @@ class Deployment:
     env: dict[str, str]
     server: str = "daphne"
     processes: list[subprocess.Popen] = field(default_factory=list)
+    output: Path | None = None
 
     def http(self, index: int) -> str:
         return f"http://127.0.0.1:{self.ports[index]}"
@@ -46,7 +47,7 @@ class Deployment:
     def restart(self, index: int) -> None:
         """Stop process ``index`` and start a new one (same database, a new port)."""
         _stop([self.processes[index]])
-        self.ports[index], self.processes[index] = _start(self.server, self.env)
+        self.ports[index], self.processes[index] = _start(self.server, self.env, self.output)
         _wait_until_up(self.ports[index], self.processes[index])
 
 
@@ -86,16 +87,19 @@ SERVERS = {
 }
 
 
-def _start(server: str, env: dict[str, str]) -> tuple[int, subprocess.Popen]:
+def _start(
+    server: str, env: dict[str, str], output: Path | None = None
+) -> tuple[int, subprocess.Popen]:
     port = free_port()
     argv = [sys.executable, *(a.format(port=port) for a in SERVERS[server])]
-    process = subprocess.Popen(  # noqa: S603 - fixed argv
-        [*argv, "eventsproject.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with output.open("ab") if output else open(os.devnull, "wb") as sink:
+        process = subprocess.Popen(  # noqa: S603 - fixed argv
+            [*argv, "eventsproject.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     return port, process
 
 
@@ -107,16 +111,21 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 
 
 @contextmanager
-def deployment(count: int, *, server: str = "daphne", **settings: str) -> Iterator[Deployment]:
-    """Start ``count`` processes of ``server`` with the given environment; stop them after."""
+def deployment(
+    count: int, *, server: str = "daphne", output: Path | None = None, **settings: str
+) -> Iterator[Deployment]:
+    """Start ``count`` processes of ``server`` with the given environment; stop them after.
+
+    ``output``: a file that gets the processes' standard output and error (else discarded).
+    """
     with tempfile.TemporaryDirectory() as var_dir:
         env = {**os.environ, "EVENTS_VAR_DIR": var_dir, "DJANGO_DEBUG": "true", **settings}
         manage(env, "migrate", "--verbosity", "0")
         key = manage(env, "createapikey", "acme", "--name", "tests")
-        running = Deployment([], key, env, server)
+        running = Deployment([], key, env, server, output=output)
         try:
             for _ in range(count):
-                port, process = _start(server, env)
+                port, process = _start(server, env, output)
                 running.ports.append(port)
                 running.processes.append(process)
             for port, process in zip(running.ports, running.processes, strict=True):

@@ -26,6 +26,11 @@ SECRET_HEADERS = frozenset(
 # API keys (``evk_<prefix>_<secret>``: the prefix is a public lookup id) and JWTs.
 _API_KEY = re.compile(r"\b(evk_[0-9a-f]+_)[A-Za-z0-9_-]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# ``name=secret`` pairs in free text: a query string inside a server's log line, a URL in an error.
+_SECRET_PAIR = re.compile(
+    r"(?P<name>(?:access_|admin_?)?token|x-api-key|api_?key|password|secret|jwt)=[^&\s\"']+",
+    re.IGNORECASE,
+)
 
 
 def redact_query(query_string: str) -> str:
@@ -65,12 +70,15 @@ def _text(value: str | bytes) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Return free text (a log message, a path) with any API key or JWT in it masked."""
-    return _JWT.sub(REDACTED, _API_KEY.sub(rf"\g<1>{REDACTED}", text))
+    """Return free text (a log message, a path) with API keys, JWTs and ``name=secret`` masked."""
+    text = _JWT.sub(REDACTED, _API_KEY.sub(rf"\g<1>{REDACTED}", text))
+    if "=" not in text:
+        return text
+    return _SECRET_PAIR.sub(lambda m: f"{m.group('name')}={REDACTED}", text)
 
 
 class RedactSecretsFilter(logging.Filter):
-    """A logging filter that masks API keys and JWTs in messages: a safety net for handlers."""
+    """A logging filter that masks secrets in messages (the servers' request lines too)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record's message if it holds a secret; never drop the record."""
