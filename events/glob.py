@@ -29,11 +29,6 @@ class Glob:
     def __repr__(self) -> str:
         return f"Glob({self.pattern!r})"
 
-    @property
-    def stars(self) -> int:
-        """How many ``*`` the pattern holds."""
-        return self.pattern.count(STAR)
-
     def matches(self, value: str) -> bool:
         """Whether ``value`` matches the whole pattern."""
         if self.exact:

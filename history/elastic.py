@@ -51,6 +51,36 @@ def es_error_message(exc: ApiError) -> str:
     return "; ".join(reasons) or str(exc.message)
 
 
+def _error_types(exc: ApiError) -> list[str]:
+    info = exc.info if isinstance(exc.info, dict) else {}
+    error = info.get("error")
+    if not isinstance(error, dict):
+        return []
+    causes = [*(error.get("root_cause") or []), error.get("caused_by"), error]
+    return [str(c.get("type")) for c in causes if isinstance(c, dict)]
+
+
+def refusal_reason(exc: ApiError) -> str:
+    """A short, generic reason for a refused search: never Elasticsearch's own text."""
+    types = _error_types(exc)
+    return next((REFUSALS[kind] for kind in types if kind in REFUSALS), "Elasticsearch refused it")
+
+
+# Elasticsearch's error types, and what a client is told of them.
+REFUSALS = {
+    "parse_exception": "a value does not fit its field",
+    "number_format_exception": "a value does not fit its field",
+    "date_time_parse_exception": "a value does not fit its field",
+    "mapper_parsing_exception": "a value does not fit its field",
+    "illegal_argument_exception": "a field cannot be used this way",
+    "query_shard_exception": "a field cannot be used this way",
+    "parsing_exception": "the query is malformed",
+    "x_content_parse_exception": "the query is malformed",
+    "too_many_buckets_exception": "the aggregations make too many buckets",
+    "too_many_clauses": "the query has too many clauses",
+}
+
+
 class ElasticHistory(History):
     """Events in one Elasticsearch index per workspace."""
 
@@ -175,9 +205,8 @@ class ElasticHistory(History):
         except NotFoundError:
             return {}
         except BadRequestError as exc:
-            raise ValidationError(
-                f"Elasticsearch refused the query: {es_error_message(exc)}"
-            ) from None
+            logger.warning("Elasticsearch refused a search: %s", es_error_message(exc))
+            raise ValidationError(f"the search could not be run: {refusal_reason(exc)}") from None
         except (TransportError, ApiError) as exc:
             raise HistoryUnavailable(f"Elasticsearch: {exc}") from exc
         return dict(reply.body)

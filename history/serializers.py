@@ -47,7 +47,8 @@ class SearchOutputSerializer(serializers.Serializer):
 
 class QueryBodySerializer(serializers.Serializer):
     query = serializers.JSONField(
-        required=False, help_text="An Elasticsearch query; scripts are refused"
+        required=False,
+        help_text="An Elasticsearch query of the allowed types (README: query bodies)",
     )
     sort = serializers.JSONField(required=False, help_text="Elasticsearch sort; default id desc")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, default=50)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.test import AsyncClient
+import pytest
+from django.test import AsyncClient, override_settings
 
-from events.broker import get_broker
+from events.broker import get_broker, reset_broker
 from history import get_history
 from history.archiver import Archiver
 
@@ -49,3 +50,22 @@ async def found_types(key: str, **params: Any) -> list[str]:
     assert reply.status_code == 200, reply.content
     events = reply.json()["result"]["events"]
     return [e["type"] for e in events if e["type"] != "events.searched"]
+
+
+# --- autouse fixtures of the search tests (import them into the test module) ---
+
+
+@pytest.fixture(autouse=True)
+def memory_broker():
+    """Search does not depend on the broker: the embedded one, empty for each test."""
+    with override_settings(REDIS_URL=""):
+        reset_broker()
+        yield
+        reset_broker()
+
+
+@pytest.fixture(autouse=True)
+async def close_history():
+    """Close the history's client in the test's own event loop."""
+    yield
+    await get_history().close()
