@@ -158,7 +158,10 @@ async def test_a_worst_allowed_filter_delivers_and_leaves_other_workspaces_alone
     broker, key, make_key
 ):
     other_key = await sync_to_async(make_key)("globex")
-    hostile = await connect(key, query=urlencode({"types": WORST_TYPES}, doseq=True))
+    hostile = await connect(key, query="types=nothing")  # the worst filter is no URL's size
+    await hostile.send_json_to({"op": "subscribe", "filters": {"types": WORST_TYPES}})
+    await hostile.send_json_to({"op": "ping"})
+    assert await hostile.receive_json_from(timeout=5) == {"op": "pong"}  # no error frame first
     bystander = await connect(other_key, workspace_id="globex", query="types=orders.*")
     await emit(key, *[{"type": LONG_TYPE} for _ in range(20)])
     await emit(other_key, {"type": "orders.created"}, workspace_id="globex")
