@@ -68,6 +68,15 @@ async def emit_after_restart(key: str, *events: dict) -> list[dict]:
     return await emit(key, *events)
 
 
+async def handshake_closed_with(key: str, last_event_id: str) -> int:
+    """Connect with ``lastEventId``; the code the service closes with right away."""
+    client = ws_client(query=f"lastEventId={last_event_id}", headers=[(b"x-api-key", key.encode())])
+    await client.connect()
+    closed = await client.receive_output(timeout=5)
+    assert closed["type"] == "websocket.close", closed
+    return closed["code"]
+
+
 async def assert_expired(key: str, cursor: str) -> None:
     response = await poll(key, timeout="0", cursor=cursor)
     assert response.status_code == 410, response.content
@@ -114,12 +123,7 @@ async def test_a_websocket_across_a_redis_reset_is_closed_with_4410_and_cannot_r
     assert position == f"{position.partition(':')[0]}:{frames[0]['event']['id']}"
     await emit_after_restart(key, {"type": "tick"})
     for last_event_id in (position, frames[0]["event"]["id"]):
-        client = ws_client(
-            query=f"lastEventId={last_event_id}", headers=[(b"x-api-key", key.encode())]
-        )
-        await client.connect()
-        closed = await client.receive_output(timeout=5)
-        assert (closed["type"], closed["code"]) == ("websocket.close", 4410)
+        assert await handshake_closed_with(key, last_event_id) == 4410
 
 
 async def test_a_websocket_resumes_with_no_gap_when_redis_kept_its_data(durable_redis, key):
@@ -151,10 +155,7 @@ async def test_a_subscriber_the_stream_was_trimmed_past_is_told_not_skipped_ahea
 
 @pytest.mark.parametrize("last_event_id", ["0" * 100_000, "an epoch!:1-0", "e:1-0-0"])
 async def test_a_malformed_or_huge_last_event_id_closes_with_4400(broker, key, last_event_id):
-    client = ws_client(query=f"lastEventId={last_event_id}", headers=[(b"x-api-key", key.encode())])
-    await client.connect()
-    closed = await client.receive_output(timeout=5)
-    assert (closed["type"], closed["code"]) == ("websocket.close", 4400)
+    assert await handshake_closed_with(key, last_event_id) == 4400
 
 
 async def read_all(socket) -> None:
