@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from events.context import RequestContext, user_id_var, workspace_id_var
-from events.errors import EventTooLarge, PermissionDenied, ValidationError
+from events.errors import PermissionDenied, RequestTooLarge, ValidationError
 from workspaces.auth import authenticate_request
 from workspaces.caller import Caller
 from workspaces.schema import WorkspaceAutoSchema
@@ -43,7 +43,7 @@ def json_body(request: Request) -> Any:
     try:
         body = request._request.body
     except RequestDataTooBig:
-        raise EventTooLarge("the request body is too large") from None
+        raise RequestTooLarge("the request body is too large") from None
     if not body.strip():
         return {}
     try:

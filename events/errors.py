@@ -84,6 +84,12 @@ class EventTooLarge(ServiceError):
     default_message = "Event too large"
 
 
+class RequestTooLarge(ServiceError):
+    code = "RequestTooLarge"
+    status = 413
+    default_message = "Request body too large"
+
+
 class UnsupportedMediaType(ServiceError):
     code = "UnsupportedMediaType"
     status = 415

@@ -12,15 +12,17 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from events.background import BackgroundMiddleware  # noqa: E402
+from events.bodylimit import BodyLimitMiddleware, limit_daphne_bodies  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
 from eventsproject import collector  # noqa: E402
 from sysadmin.serverlogs import route_daphne_access_log  # noqa: E402
 
 route_daphne_access_log()
+limit_daphne_bodies()
 
 router = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodyLimitMiddleware(django_asgi_app),
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )

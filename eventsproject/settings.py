@@ -96,8 +96,6 @@ DATABASES = {
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# A full batch of the largest events must reach the view, which answers 413 itself.
-DATA_UPLOAD_MAX_MEMORY_SIZE = None
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -111,6 +109,12 @@ REDIS_URL = envstr("REDIS_URL")
 EVENTS_BUFFER_SIZE = envint("EVENTS_BUFFER_SIZE", 10_000, minimum=10)
 EVENTS_MAX_EVENT_BYTES = envint("EVENTS_MAX_EVENT_BYTES", 102_400, minimum=256)
 EVENTS_MAX_BATCH = envint("EVENTS_MAX_BATCH", 100, minimum=1)
+# The largest body: a full batch of the largest events and the JSON around them; a larger
+# one gets 413 RequestTooLarge before the rest is read (events/bodylimit.py).
+EVENTS_MAX_BODY_BYTES = envint(
+    "EVENTS_MAX_BODY_BYTES", EVENTS_MAX_BATCH * EVENTS_MAX_EVENT_BYTES + 65_536, minimum=1024
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = EVENTS_MAX_BODY_BYTES
 EVENTS_WS_OUTBOX_MAX = envint("EVENTS_WS_OUTBOX_MAX", 2_000, minimum=1)
 EVENTS_WS_BUFFER_MAX_BYTES = envint("EVENTS_WS_BUFFER_MAX_BYTES", 8 * 2**20, minimum=1)
 EVENTS_WS_MAX_QUERY_CHARS = envint("EVENTS_WS_MAX_QUERY_CHARS", 4096, minimum=256)
