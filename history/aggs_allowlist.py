@@ -24,14 +24,14 @@ from history.allowlist import (
     MIN_FIXED_INTERVAL_MS,
     UNIT_MS,
     Checker,
-    _bool,
-    _name,
-    _number,
-    _object,
-    _one_of,
-    _text,
-    _whole,
+    check_bool,
+    check_name,
+    check_number,
+    check_object,
+    check_one_of,
     check_sort,
+    check_text,
+    check_whole,
     refuse,
 )
 
@@ -48,12 +48,12 @@ def _order(value: Any, path: str) -> None:
         if not isinstance(item, dict) or len(item) != 1:
             raise refuse(where, 'must be an object such as {"_count": "desc"}')
         [(key, direction)] = item.items()
-        _name(key, f"{where}.{key}")
-        _one_of(direction, f"{where}.{key}", ("asc", "desc"))
+        check_name(key, f"{where}.{key}")
+        check_one_of(direction, f"{where}.{key}", ("asc", "desc"))
 
 
 def _min_doc_count(value: Any, path: str) -> None:
-    _whole(value, path, 1, 1_000_000_000)
+    check_whole(value, path, 1, 1_000_000_000)
 
 
 def _fixed_interval(value: Any, path: str) -> None:
@@ -63,7 +63,7 @@ def _fixed_interval(value: Any, path: str) -> None:
 
 
 def _calendar_interval(value: Any, path: str) -> None:
-    _one_of(value, path, CALENDAR)
+    check_one_of(value, path, CALENDAR)
 
 
 def _interval(value: Any, path: str) -> None:
@@ -76,35 +76,40 @@ def _ranges(value: Any, path: str) -> None:
         raise refuse(path, f"must be a list of 1 to {MAX_RANGES} ranges")
     for index, item in enumerate(value):
         where = f"{path}[{index}]"
-        for key, bound in _object(item, where, {"from", "to", "key"}).items():
-            _text(bound, f"{where}.{key}")
+        for key, bound in check_object(item, where, {"from", "to", "key"}).items():
+            check_text(bound, f"{where}.{key}")
 
 
-FIELD_ONLY: dict[str, Param] = {"field": _name, "format": _name, "missing": _text}
+FIELD_ONLY: dict[str, Param] = {"field": check_name, "format": check_name, "missing": check_text}
 TERMS: dict[str, Param] = {
-    "field": _name,
-    "size": lambda v, p: _whole(v, p, 1, MAX_TERMS_SIZE),
+    "field": check_name,
+    "size": lambda v, p: check_whole(v, p, 1, MAX_TERMS_SIZE),
     "order": _order,
     "min_doc_count": _min_doc_count,
-    "missing": _text,
+    "missing": check_text,
 }
 DATE_HISTOGRAM: dict[str, Param] = {
-    "field": _name,
+    "field": check_name,
     "fixed_interval": _fixed_interval,
     "calendar_interval": _calendar_interval,
-    "format": _name,
-    "time_zone": _name,
+    "format": check_name,
+    "time_zone": check_name,
     "min_doc_count": _min_doc_count,
     "order": _order,
 }
 HISTOGRAM: dict[str, Param] = {
-    "field": _name,
+    "field": check_name,
     "interval": _interval,
     "min_doc_count": _min_doc_count,
-    "offset": _number,
+    "offset": check_number,
     "order": _order,
 }
-RANGE: dict[str, Param] = {"field": _name, "ranges": _ranges, "keyed": _bool, "format": _name}
+RANGE: dict[str, Param] = {
+    "field": check_name,
+    "ranges": _ranges,
+    "keyed": check_bool,
+    "format": check_name,
+}
 PARAMS: dict[str, dict[str, Param]] = {
     "terms": TERMS,
     "date_histogram": DATE_HISTOGRAM,
@@ -112,18 +117,18 @@ PARAMS: dict[str, dict[str, Param]] = {
     "range": RANGE,
     "date_range": RANGE,
     "cardinality": {
-        "field": _name,
-        "precision_threshold": lambda v, p: _whole(v, p, 0, MAX_PRECISION),
+        "field": check_name,
+        "precision_threshold": lambda v, p: check_whole(v, p, 0, MAX_PRECISION),
     },
     **dict.fromkeys(("min", "max", "avg", "sum", "value_count", "stats"), FIELD_ONLY),
-    "top_hits": {"size": lambda v, p: _whole(v, p, 1, MAX_TOP_HITS), "sort": check_sort},
+    "top_hits": {"size": lambda v, p: check_whole(v, p, 1, MAX_TOP_HITS), "sort": check_sort},
 }
 NEEDS_FIELD = frozenset(PARAMS) - {"top_hits"}
 INTERVALS = ("fixed_interval", "calendar_interval")
 
 
 def _params_of(kind: str, params: Any, path: str) -> None:
-    for key, item in _object(params, path, set(PARAMS[kind])).items():
+    for key, item in check_object(params, path, set(PARAMS[kind])).items():
         PARAMS[kind][key](item, f"{path}.{key}")
     if kind in NEEDS_FIELD and "field" not in params:
         raise refuse(path, "needs field")
@@ -138,7 +143,7 @@ def _filter_agg(params: Any, path: str) -> None:
 
 
 def _filters_agg(params: Any, path: str) -> None:
-    filters = _object(params, path, {"filters"}).get("filters")
+    filters = check_object(params, path, {"filters"}).get("filters")
     where = f"{path}.filters"
     if not isinstance(filters, dict | list) or not 0 < len(filters) <= MAX_CLAUSES:
         raise refuse(where, f"must hold 1 to {MAX_CLAUSES} queries")
@@ -159,7 +164,7 @@ def check_aggs(aggs: Any, path: str = "aggs", depth: int = 1) -> int:
         raise refuse(path, f"aggregations nest at most {MAX_AGG_DEPTH} levels deep")
     count = len(aggs)
     for name, agg in aggs.items():
-        _name(name, f"{path}.{name}")
+        check_name(name, f"{path}.{name}")
         count += _check_agg(agg, f"{path}.{name}", depth)
     if count > MAX_AGGS:
         raise refuse(path, f"at most {MAX_AGGS} aggregations per search")

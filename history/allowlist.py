@@ -50,7 +50,7 @@ def refuse(path: str, why: str) -> ValidationError:
     return ValidationError(f"{path}: {why}", details={"field": path})
 
 
-def _object(value: Any, path: str, allowed: frozenset[str] | set[str]) -> dict[str, Any]:
+def check_object(value: Any, path: str, allowed: frozenset[str] | set[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise refuse(path, "must be an object")
     for key in value:
@@ -59,27 +59,27 @@ def _object(value: Any, path: str, allowed: frozenset[str] | set[str]) -> dict[s
     return value
 
 
-def _text(value: Any, path: str, most: int = MAX_TEXT_CHARS) -> None:
+def check_text(value: Any, path: str, most: int = MAX_TEXT_CHARS) -> None:
     if not isinstance(value, SCALAR) or (isinstance(value, str) and len(value) > most):
         raise refuse(path, f"must be a number, a boolean or a string of at most {most} characters")
 
 
-def _name(value: Any, path: str) -> None:
+def check_name(value: Any, path: str) -> None:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME_CHARS:
         raise refuse(path, f"must be a name of 1 to {MAX_NAME_CHARS} characters")
 
 
-def _whole(value: Any, path: str, low: int, high: int) -> None:
+def check_whole(value: Any, path: str, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise refuse(path, f"must be a whole number from {low} to {high}")
 
 
-def _one_of(value: Any, path: str, choices: frozenset[str] | tuple[str, ...]) -> None:
+def check_one_of(value: Any, path: str, choices: frozenset[str] | tuple[str, ...]) -> None:
     if value not in choices:
         raise refuse(path, f"must be one of {sorted(choices)}")
 
 
-def _number(value: Any, path: str) -> None:
+def check_number(value: Any, path: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise refuse(path, "must be a number of at least 0")
 
@@ -89,11 +89,11 @@ def _minimum_should_match(value: Any, path: str) -> None:
         if not re.fullmatch(r"-?[0-9]{1,3}%?", value):
             raise refuse(path, "must be a count or a percentage such as 75%")
         return
-    _whole(value, path, -MAX_CLAUSES, MAX_CLAUSES)
+    check_whole(value, path, -MAX_CLAUSES, MAX_CLAUSES)
 
 
 def _wildcard_pattern(value: Any, path: str) -> None:
-    _text(value, path, MAX_PATTERN_CHARS)
+    check_text(value, path, MAX_PATTERN_CHARS)
     if not isinstance(value, str):
         raise refuse(path, "must be a string")
     if value.count("*") + value.count("?") > MAX_WILDCARDS:
@@ -103,50 +103,54 @@ def _wildcard_pattern(value: Any, path: str) -> None:
 # --- leaf queries: {"term": {"<field>": value or {params}}} -------------------------
 
 LEAF_PARAMS: dict[str, dict[str, Callable[[Any, str], None]]] = {
-    "term": {"value": _text, "boost": _number, "case_insensitive": lambda v, p: _bool(v, p)},
+    "term": {
+        "value": check_text,
+        "boost": check_number,
+        "case_insensitive": lambda v, p: check_bool(v, p),
+    },
     "match": {
-        "query": _text,
-        "operator": lambda v, p: _one_of(v, p, ("and", "or", "AND", "OR")),
+        "query": check_text,
+        "operator": lambda v, p: check_one_of(v, p, ("and", "or", "AND", "OR")),
         "minimum_should_match": _minimum_should_match,
-        "boost": _number,
+        "boost": check_number,
     },
     "match_phrase": {
-        "query": _text,
-        "slop": lambda v, p: _whole(v, p, 0, MAX_SLOP),
-        "boost": _number,
+        "query": check_text,
+        "slop": lambda v, p: check_whole(v, p, 0, MAX_SLOP),
+        "boost": check_number,
     },
     "prefix": {
-        "value": lambda v, p: _text(v, p, MAX_PATTERN_CHARS),
-        "boost": _number,
-        "case_insensitive": lambda v, p: _bool(v, p),
+        "value": lambda v, p: check_text(v, p, MAX_PATTERN_CHARS),
+        "boost": check_number,
+        "case_insensitive": lambda v, p: check_bool(v, p),
     },
     "wildcard": {
         "value": _wildcard_pattern,
-        "boost": _number,
-        "case_insensitive": lambda v, p: _bool(v, p),
+        "boost": check_number,
+        "case_insensitive": lambda v, p: check_bool(v, p),
     },
 }
 SHORT_FORM: dict[str, Callable[[Any, str], None]] = {
-    "term": _text,
-    "match": _text,
-    "match_phrase": _text,
-    "prefix": lambda v, p: _text(v, p, MAX_PATTERN_CHARS),
+    "term": check_text,
+    "match": check_text,
+    "match_phrase": check_text,
+    "prefix": lambda v, p: check_text(v, p, MAX_PATTERN_CHARS),
     "wildcard": _wildcard_pattern,
 }
 LEAF_REQUIRED = {"term": "value", "match": "query", "match_phrase": "query", "prefix": "value"}
 LEAF_REQUIRED["wildcard"] = "value"
 RANGE_PARAMS: dict[str, Callable[[Any, str], None]] = {
-    "gt": _text,
-    "gte": _text,
-    "lt": _text,
-    "lte": _text,
-    "format": lambda v, p: _name(v, p),
-    "time_zone": lambda v, p: _name(v, p),
-    "boost": _number,
+    "gt": check_text,
+    "gte": check_text,
+    "lt": check_text,
+    "lte": check_text,
+    "format": lambda v, p: check_name(v, p),
+    "time_zone": lambda v, p: check_name(v, p),
+    "boost": check_number,
 }
 
 
-def _bool(value: Any, path: str) -> None:
+def check_bool(value: Any, path: str) -> None:
     if not isinstance(value, bool):
         raise refuse(path, "must be true or false")
 
@@ -155,12 +159,12 @@ def _single_field(value: Any, path: str) -> tuple[str, Any]:
     if not isinstance(value, dict) or len(value) != 1:
         raise refuse(path, "must name exactly one field")
     [(field, params)] = value.items()
-    _name(field, f"{path}.{field}")
+    check_name(field, f"{path}.{field}")
     return field, params
 
 
 def _params(value: Any, path: str, allowed: dict[str, Callable[[Any, str], None]]) -> None:
-    for key, item in _object(value, path, set(allowed)).items():
+    for key, item in check_object(value, path, set(allowed)).items():
         allowed[key](item, f"{path}.{key}")
 
 
@@ -198,7 +202,7 @@ class Checker:
 
 
 def _bool_query(checker: Checker, value: Any, path: str, depth: int) -> None:
-    params = _object(value, path, {"must", "should", "filter", "must_not", *BOOL_EXTRAS})
+    params = check_object(value, path, {"must", "should", "filter", "must_not", *BOOL_EXTRAS})
     for key, item in params.items():
         if key in BOOL_EXTRAS:
             BOOL_EXTRAS[key](item, f"{path}.{key}")
@@ -208,17 +212,17 @@ def _bool_query(checker: Checker, value: Any, path: str, depth: int) -> None:
 
 BOOL_EXTRAS: dict[str, Callable[[Any, str], None]] = {
     "minimum_should_match": _minimum_should_match,
-    "boost": _number,
+    "boost": check_number,
 }
 
 
 def _constant_score(checker: Checker, value: Any, path: str, depth: int) -> None:
-    params = _object(value, path, {"filter", "boost"})
+    params = check_object(value, path, {"filter", "boost"})
     if "filter" not in params:
         raise refuse(path, "needs a filter")
     checker.query(params["filter"], f"{path}.filter", depth + 1)
     if "boost" in params:
-        _number(params["boost"], f"{path}.boost")
+        check_number(params["boost"], f"{path}.boost")
 
 
 def _leaf(kind: str) -> Check:
@@ -245,7 +249,7 @@ def _terms(checker: Checker, value: Any, path: str) -> None:
     if len(fields) != 1:
         raise refuse(path, "must name exactly one field")
     if "boost" in params:
-        _number(params["boost"], f"{path}.boost")
+        check_number(params["boost"], f"{path}.boost")
     _values(params[fields[0]], f"{path}.{fields[0]}")
 
 
@@ -253,7 +257,7 @@ def _values(value: Any, path: str) -> None:
     if not isinstance(value, list) or len(value) > MAX_TERMS:
         raise refuse(path, f"must be a list of at most {MAX_TERMS} values")
     for index, item in enumerate(value):
-        _text(item, f"{path}[{index}]")
+        check_text(item, f"{path}[{index}]")
 
 
 def _range(checker: Checker, value: Any, path: str) -> None:
@@ -262,23 +266,23 @@ def _range(checker: Checker, value: Any, path: str) -> None:
 
 
 def _exists(checker: Checker, value: Any, path: str) -> None:
-    _name(_object(value, path, {"field"}).get("field"), f"{path}.field")
+    check_name(check_object(value, path, {"field"}).get("field"), f"{path}.field")
 
 
 def _ids(checker: Checker, value: Any, path: str) -> None:
-    _values(_object(value, path, {"values"}).get("values"), f"{path}.values")
+    _values(check_object(value, path, {"values"}).get("values"), f"{path}.values")
 
 
 def _match_all(checker: Checker, value: Any, path: str) -> None:
-    _params(value, path, {"boost": _number})
+    _params(value, path, {"boost": check_number})
 
 
 def _match_none(checker: Checker, value: Any, path: str) -> None:
-    _object(value, path, set())
+    check_object(value, path, set())
 
 
 def _multi_match(checker: Checker, value: Any, path: str) -> None:
-    params = _object(value, path, set(MULTI_MATCH))
+    params = check_object(value, path, set(MULTI_MATCH))
     if "query" not in params:
         raise refuse(path, "needs query")
     _params(params, path, MULTI_MATCH)
@@ -288,17 +292,19 @@ def _fields(value: Any, path: str) -> None:
     if not isinstance(value, list) or not 0 < len(value) <= MAX_FIELDS:
         raise refuse(path, f"must be a list of 1 to {MAX_FIELDS} field names")
     for index, item in enumerate(value):
-        _name(item, f"{path}[{index}]")
+        check_name(item, f"{path}[{index}]")
 
 
 MULTI_MATCH: dict[str, Callable[[Any, str], None]] = {
-    "query": _text,
+    "query": check_text,
     "fields": _fields,
-    "type": lambda v, p: _one_of(v, p, ("best_fields", "most_fields", "cross_fields", "phrase")),
-    "operator": lambda v, p: _one_of(v, p, ("and", "or", "AND", "OR")),
+    "type": lambda v, p: check_one_of(
+        v, p, ("best_fields", "most_fields", "cross_fields", "phrase")
+    ),
+    "operator": lambda v, p: check_one_of(v, p, ("and", "or", "AND", "OR")),
     "minimum_should_match": _minimum_should_match,
-    "tie_breaker": _number,
-    "boost": _number,
+    "tie_breaker": check_number,
+    "boost": check_number,
 }
 COMPOUND: dict[str, Callable[[Checker, Any, str, int], None]] = {
     "bool": _bool_query,
@@ -338,17 +344,17 @@ def _sort_key(item: Any, path: str) -> None:
     where = f"{path}.{name}"
     _field(name, where)
     if isinstance(how, str):
-        _one_of(how, where, ("asc", "desc"))
+        check_one_of(how, where, ("asc", "desc"))
         return
-    for key, param in _object(how, where, SORT_PARAMS).items():
+    for key, param in check_object(how, where, SORT_PARAMS).items():
         if key == "order":
-            _one_of(param, f"{where}.order", ("asc", "desc"))
+            check_one_of(param, f"{where}.order", ("asc", "desc"))
         else:
-            _name(param, f"{where}.{key}")
+            check_name(param, f"{where}.{key}")
 
 
 def _field(name: Any, path: str) -> None:
     """A field to sort on: a name, not one of Elasticsearch's special sorts (``_script``)."""
-    _name(name, path)
+    check_name(name, path)
     if name.startswith("_") and name not in ("_score", "_doc"):
         raise refuse(path, "is not an allowed sort")
