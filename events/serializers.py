@@ -92,7 +92,10 @@ class EmitOutputSerializer(serializers.Serializer):
 
 class PollOutputSerializer(serializers.Serializer):
     events = EnvelopeSerializer(many=True)
-    cursor = serializers.CharField()
+    cursor = serializers.CharField(
+        help_text="Where the next poll resumes: ``<epoch>:<event id>``; from another epoch "
+        "(the stream was reset) it answers 410"
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
