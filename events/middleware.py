@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
@@ -16,9 +15,10 @@ from events.context import (
 )
 from events.errors import ServiceError, service_error_response
 from events.failures import handle_request_failure
+from events.refusals import REFUSED, refusal_response
 
-# Django answers these itself (404, 403, 400); they are not failures.
-DJANGO_ANSWERS = (Http404, DjangoPermissionDenied, BadRequest, SuspiciousOperation)
+# Django answers these itself (404, 403); they are not failures.
+DJANGO_ANSWERS = (Http404, DjangoPermissionDenied)
 
 
 class InLoop:
@@ -61,6 +61,20 @@ class FailureMiddleware(MiddlewareMixin):
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if isinstance(exc, DJANGO_ANSWERS):
             return None
+        if isinstance(exc, REFUSED):
+            return refusal_response(exc)
         if isinstance(exc, ServiceError):
             return service_error_response(exc)
         return handle_request_failure(request, exc)
+
+
+class DjangoRefusalMiddleware(InLoop, MiddlewareMixin):
+    """Parse the host and the query string before anything else does; refuse in JSON."""
+
+    def process_request(self, request: HttpRequest) -> HttpResponseBase | None:
+        try:
+            request.get_host()
+            request.GET  # noqa: B018 - parsed now, so that a refusal is answered here
+        except REFUSED as exc:
+            return refusal_response(exc)
+        return None

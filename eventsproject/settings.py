@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "eventsproject.loop_middleware.PrometheusBeforeMiddleware",
     "events.middleware.CorrelationIdMiddleware",
     "sysadmin.access.AccessLogMiddleware",
+    "events.middleware.DjangoRefusalMiddleware",
     "events.middleware.FailureMiddleware",
     "eventsproject.loop_middleware.SecurityMiddleware",
     "eventsproject.loop_middleware.SessionMiddleware",
@@ -188,12 +189,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "sysadmin.logs.JsonFormatter"}},
-    "filters": {"secrets": {"()": "sysadmin.redaction.RedactSecretsFilter"}},
+    "filters": {
+        "secrets": {"()": "sysadmin.redaction.RedactSecretsFilter"},
+        "security": {"()": "sysadmin.logs.OneLineSecurityFilter"},
+    },
     "handlers": {
         "stdout": {
             "class": "sysadmin.logs.StdoutHandler",
             "formatter": "json",
-            "filters": ["secrets"],
+            "filters": ["secrets", "security"],
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},

@@ -107,6 +107,17 @@ class JsonFormatter(structlog.stdlib.ProcessorFormatter):
         super().__init__(*args, **kwargs)
 
 
+class OneLineSecurityFilter(logging.Filter):
+    """Django's ``django.security.*`` refusals as one warning line: a bad request, not a bug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the stack trace and lower the level of Django's security records."""
+        if record.name.startswith("django.security."):
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class StdoutHandler(logging.StreamHandler):
     """Write to the current ``sys.stdout`` (looked up at each line, as tests capture it)."""
 
