@@ -20,7 +20,6 @@ from workspaces.caller import Caller
 
 # The workspace of what the service itself does across workspaces: its operators'
 # actions and the archiver's failures.
-PLATFORM_WORKSPACE = "platform"
 
 logger = logging.getLogger("events.publishing")
 

@@ -30,9 +30,9 @@ from events.context import RequestContext, new_correlation_id
 from events.event import is_persistent
 from events.failures import report_failure
 from events.metrics import ARCHIVE_FAILURES, STORED, set_backlog
-from events.publishing import PLATFORM_WORKSPACE
 from history import get_history
 from history.base import History, HistoryUnavailable
+from workspaces.caller import PLATFORM_WORKSPACE
 
 logger = logging.getLogger("history.archiver")
 

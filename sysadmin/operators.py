@@ -16,9 +16,8 @@ from django.http import HttpRequest
 
 from events.context import user_id_var
 from events.errors import NotAuthenticated, PermissionDenied
-from events.publishing import PLATFORM_WORKSPACE
 from workspaces.auth import check_csrf, session_user
-from workspaces.caller import Caller
+from workspaces.caller import PLATFORM_WORKSPACE, Caller
 
 ADMIN_TOKEN_HEADER = "X-Admin-Token"  # noqa: S105 - a header name
 TOKEN_USER_ID = "admin-token"  # noqa: S105 - the audit user id

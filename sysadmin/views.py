@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from events.api import json_body, request_context
 from events.errors import ValidationError
-from events.publishing import PLATFORM_WORKSPACE, record_action
+from events.publishing import record_action
 from events.serializers import ErrorSerializer
 from sysadmin import heapdump, loglevels
 from sysadmin.health import health
@@ -31,6 +31,7 @@ from sysadmin.serializers import (
     LoggersSerializer,
     LogLevelInputSerializer,
 )
+from workspaces.caller import PLATFORM_WORKSPACE
 
 logger = logging.getLogger("sysadmin")
 ADMIN_ERRORS = dict.fromkeys((401, 403, 500), ErrorSerializer)

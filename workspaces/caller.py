@@ -10,6 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# The operators' audit workspace (sys.logging.updated, sys.heapdump.created, ...): the
+# service writes to it; nobody may create a workspace of that id and read it.
+PLATFORM_WORKSPACE = "platform"
+RESERVED_WORKSPACE_IDS = frozenset({PLATFORM_WORKSPACE})
+
+
+def is_reserved_workspace(workspace_id: str) -> bool:
+    """Whether a workspace id is the service's own (compared without case)."""
+    return workspace_id.lower() in RESERVED_WORKSPACE_IDS
+
+
 OWNER, EDITOR, VIEWER = "owner", "editor", "viewer"
 ROLES = (OWNER, EDITOR, VIEWER)
 EMIT, CONSUME, SEARCH, AGGREGATE = "emit", "consume", "search", "aggregate"

@@ -14,11 +14,14 @@ from django.utils import timezone
 
 from workspaces import authcache
 from workspaces.audit import KEY_CREATED, KEY_REVOKED, Actor, record_key_action
+from workspaces.caller import is_reserved_workspace
 from workspaces.models import ApiKey, Workspace, parse_scopes
 
 
 def get_or_create_workspace(slug: str) -> Workspace:
-    """Return the workspace, creating it (validated) if needed."""
+    """Return the workspace, creating it (validated) if needed; never a reserved one."""
+    if is_reserved_workspace(slug):
+        raise ValueError(f"the workspace id {slug!r} is reserved for the service's own use")
     workspace = Workspace.objects.filter(slug=slug).first()
     if workspace:
         return workspace

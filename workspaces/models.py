@@ -11,7 +11,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from workspaces.caller import KEY_SCOPES, ROLES
+from workspaces.caller import KEY_SCOPES, ROLES, is_reserved_workspace
 
 WORKSPACE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 KEY_PREFIX = "evk"
@@ -31,6 +31,13 @@ class Workspace(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    def clean(self) -> None:
+        """Refuse the service's own workspace ids (the operators' audit trail), new or renamed."""
+        if not (self.slug and is_reserved_workspace(self.slug)):
+            return
+        if self._state.adding or not Workspace.objects.filter(pk=self.pk, slug=self.slug).exists():
+            raise ValidationError({"slug": f"{self.slug!r} is reserved for the service's own use"})
 
 
 class Membership(models.Model):
