@@ -3,23 +3,32 @@
 :func:`dump` writes ``<HEAPDUMP_DIR>/<time>-<replica>.heapsnapshot``, keeps the
 newest few, and returns where it is. :class:`DumpGate` refuses a dump while
 another runs or within ``HEAPDUMP_MIN_INTERVAL_SECS`` of the last one.
+
+A snapshot holds the text of the process's strings, so it is private: the folder
+is 0700, each file 0600, and every string is redacted first (:func:`redactor`):
+the settings' secrets (``DJANGO_SECRET_KEY``, ``JWT_SECRET``,
+``EVENTS_ADMIN_TOKEN``, passwords in ``REDIS_URL`` / ``ELASTICSEARCH_URL``)
+wherever they appear, API keys, JWTs and ``name=secret`` pairs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 from django.conf import settings
 
 from events.errors import TooManyRequests
 from sysadmin.heapsnapshot import take_snapshot
+from sysadmin.redaction import REDACTED, redact_text
 
 SUFFIX = ".heapsnapshot"
 KEEP_FILES = 3
@@ -73,15 +82,44 @@ def _prune(directory: Path) -> None:
         old.unlink(missing_ok=True)
 
 
+def configured_secrets() -> list[str]:
+    """The secrets of this process's settings, longest first (masked wherever they appear)."""
+    values = [settings.SECRET_KEY, settings.JWT_SECRET, settings.EVENTS_ADMIN_TOKEN]
+    for url in (settings.REDIS_URL, settings.ELASTICSEARCH_URL):
+        password = urlsplit(url).password if url else None
+        values.append(password or "")
+    return sorted({value for value in values if len(value) >= 8}, key=len, reverse=True)
+
+
+def redactor() -> Callable[[str], str]:
+    """A function that masks the configured secrets, API keys, JWTs and ``name=secret``."""
+    known = configured_secrets()
+
+    def redact(text: str) -> str:
+        for secret in known:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return redact_text(text)
+
+    return redact
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+
+
 def write_dump(directory: Path) -> HeapDump:
-    """Snapshot the heap into a new file in ``directory`` (blocking)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    snapshot = take_snapshot()
+    """Snapshot the heap into a new private file in ``directory`` (blocking)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)  # also when it existed before, or the umask had its say
+    snapshot = take_snapshot(redactor())
     data = orjson.dumps(snapshot)
     meta = snapshot["snapshot"]
     del snapshot
     path = directory / _file_name()
-    path.write_bytes(data)
+    _write_private(path, data)
     _prune(directory)
     return HeapDump(path, len(data), meta["node_count"], meta["edge_count"])
 

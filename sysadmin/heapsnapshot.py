@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -28,6 +29,9 @@ EDGE_TYPES = ["context", "element", "property", "internal", "hidden", "shortcut"
 NODE_TYPE = {name: index for index, name in enumerate(NODE_TYPES)}
 EDGE_TYPE = {name: index for index, name in enumerate(EDGE_TYPES)}
 MAX_NAME_CHARS = 200
+# A string's name is redacted over this much of it before being cut to MAX_NAME_CHARS,
+# so that a secret straddling the cut is masked whole, not half shown.
+REDACT_WINDOW_CHARS = MAX_NAME_CHARS + 512
 # A container's first items only: a list of millions of numbers would otherwise become
 # millions of nodes (its own size still counts in full).
 MAX_EDGES_PER_OBJECT = 10_000
@@ -69,11 +73,15 @@ def node_type(obj: object) -> str:
     return "object"
 
 
-def node_name(obj: object) -> str:
-    """The name DevTools groups by: the string itself, a function's name, or the type."""
+def _same(text: str) -> str:
+    return text
+
+
+def node_name(obj: object, redact: Callable[[str], str] = _same) -> str:
+    """The name DevTools groups by: the string itself (redacted), a function's name, or the type."""
     kind = type(obj)
     if issubclass(kind, str):
-        return str(obj)[:MAX_NAME_CHARS]
+        return redact(str(obj)[:REDACT_WINDOW_CHARS])[:MAX_NAME_CHARS]
     if issubclass(kind, (*CALLABLES, types.CodeType)):
         return str(getattr(obj, "__qualname__", None) or getattr(obj, "co_qualname", "function"))
     if issubclass(kind, type):
@@ -106,6 +114,7 @@ class HeapGraph:
     index: dict[int, int] = field(default_factory=dict)
     edges: list[list[Edge]] = field(default_factory=list)
     referenced: set[int] = field(default_factory=set)
+    redact: Callable[[str], str] = _same
 
     def node(self, obj: object) -> int:
         """The node of an object, added on first sight."""
@@ -125,7 +134,7 @@ class HeapGraph:
 
 def _dict_edges(graph: HeapGraph, source: int, obj: dict) -> None:
     for key, value in islice(list(obj.items()), MAX_EDGES_PER_OBJECT):
-        name = key if isinstance(key, str) else repr(key)[:MAX_NAME_CHARS]
+        name = graph.redact(key if isinstance(key, str) else repr(key))[:MAX_NAME_CHARS]
         graph.link(source, "property", name, value)
         if not isinstance(key, str):
             graph.link(source, "internal", "key", key)
@@ -173,9 +182,9 @@ def _modules(graph: HeapGraph) -> list[tuple[str, object]]:
     return [(n, m) for n, m in list(sys.modules.items()) if id(m) in graph.index]
 
 
-def build_graph(objects: list[object]) -> HeapGraph:
+def build_graph(objects: list[object], redact: Callable[[str], str] = _same) -> HeapGraph:
     """The graph of the given tracked objects and what they refer to; node 0 is the root."""
-    graph = HeapGraph()
+    graph = HeapGraph(redact=redact)
     # The root's placeholder must not be the graph itself: that cycle would keep millions of
     # edges alive until the next collection, and in the next snapshot.
     root = graph.node(_ROOT)
@@ -217,7 +226,15 @@ def _node_row(graph: HeapGraph, node: int, strings: StringTable) -> list[int]:
     obj = graph.objects[node]
     kind = NODE_TYPE[node_type(obj)]
     size = self_size(obj)
-    return [kind, strings(node_name(obj)), node * 2 + 1, size, len(graph.edges[node]), 0, 0]
+    return [
+        kind,
+        strings(node_name(obj, graph.redact)),
+        node * 2 + 1,
+        size,
+        len(graph.edges[node]),
+        0,
+        0,
+    ]
 
 
 def _edge_row(edge: Edge, strings: StringTable) -> list[int]:
@@ -259,10 +276,13 @@ def document(nodes: list[int], edges: list[int], strings: list[str], edge_count:
     }
 
 
-def take_snapshot() -> dict[str, Any]:
-    """Snapshot the heap of this process now (slow: run it off the event loop)."""
+def take_snapshot(redact: Callable[[str], str] = _same) -> dict[str, Any]:
+    """Snapshot the heap of this process now (slow: run it off the event loop).
+
+    ``redact`` rewrites the text of every string node and dict key before it is written.
+    """
     objects = gc.get_objects()
     try:
-        return flatten(build_graph(objects))
+        return flatten(build_graph(objects, redact))
     finally:
         del objects

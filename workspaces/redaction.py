@@ -26,6 +26,8 @@ SECRET_HEADERS = frozenset(
 # API keys (``evk_<prefix>_<secret>``: the prefix is a public lookup id) and JWTs.
 _API_KEY = re.compile(r"\b(evk_[0-9a-f]+_)[A-Za-z0-9_-]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# The password of a URL's user information: redis://user:<password>@host
+_URL_PASSWORD = re.compile(r"(?P<user>://[^/\s:@]*:)[^/\s@]+@")
 # ``name=secret`` pairs in free text: a query string inside a server's log line, a URL in an error.
 _SECRET_PAIR = re.compile(
     r"(?P<name>(?:access_|admin_?)?token|x-api-key|api_?key|password|secret|jwt)=[^&\s\"']+",
@@ -70,8 +72,10 @@ def _text(value: str | bytes) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Return free text (a log message, a path) with API keys, JWTs and ``name=secret`` masked."""
+    """Return free text (a log line, a path) with keys, JWTs, URL passwords, name=secret masked."""
     text = _JWT.sub(REDACTED, _API_KEY.sub(rf"\g<1>{REDACTED}", text))
+    if "://" in text:
+        text = _URL_PASSWORD.sub(rf"\g<user>{REDACTED}@", text)
     if "=" not in text:
         return text
     return _SECRET_PAIR.sub(lambda m: f"{m.group('name')}={REDACTED}", text)
