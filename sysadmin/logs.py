@@ -5,7 +5,8 @@
 JSON object: ``timestamp``, ``level``, ``logger``, ``message``, the request's
 ``correlationId``, ``userId`` and ``workspaceId`` (from ``events.context``)
 when known, the ``extra`` fields of the call, and ``exception`` (the full
-stack trace) when there is one. Credentials in messages are redacted.
+stack trace) when there is one. Credentials in messages and in exception
+text are redacted (``workspaces.redaction``).
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ def to_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+def redact_exception(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Mask secrets in the stack trace and the exception's text, as in the message."""
+    exception = event_dict.get("exception")
+    if isinstance(exception, str):
+        event_dict["exception"] = redact_text(exception)
+    return event_dict
+
+
 def _default(value: Any) -> str:
     return str(value)
 
@@ -94,6 +103,7 @@ PROCESSORS: list[Any] = [
     add_context,
     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
     structlog.processors.format_exc_info,
+    redact_exception,
     to_message,
     render_json,
 ]
