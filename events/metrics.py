@@ -34,6 +34,12 @@ ARCHIVE_FAILURES = Counter("events_archive_failures", "Failed history writes")
 ARCHIVE_UNPARSABLE = Counter(
     "events_archive_unparsable", "Stream entries skipped by the archiver: not events of ours"
 )
+OWN_QUEUED = Gauge(
+    "events_own_queued",
+    "Audit and error events waiting for the broker",
+    multiprocess_mode="livesum",
+)
+OWN_DROPPED = Counter("events_own_dropped", "Audit and error events dropped: the queue was full")
 SLOW_CONSUMERS = Counter("events_slow_consumers", "Consumers disconnected for reading too slowly")
 
 # Every series exists from the start, so dashboards and rate() see zeros, not gaps.

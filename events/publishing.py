@@ -16,6 +16,7 @@ from events.broker import get_broker
 from events.context import RequestContext
 from events.event import ClientEvent, Envelope, Source, encode_stored, stored_form
 from events.metrics import EMITTED
+from events.outbox import Pending, outbox
 from workspaces.caller import Caller
 
 # The workspace of what the service itself does across workspaces: its operators'
@@ -60,6 +61,10 @@ async def publish(
     return envelopes
 
 
+def _action_event(event_type: str, payload: Any) -> ClientEvent:
+    return {"type": event_type, "payload": payload, "options": {"persist": True}}
+
+
 async def record_action(
     workspace_id: str,
     event_type: str,
@@ -68,10 +73,31 @@ async def record_action(
     caller: Caller | None,
     context: RequestContext,
 ) -> None:
-    """Write an audit event about an action; never fail the action because of it."""
-    event: ClientEvent = {"type": event_type, "payload": payload, "options": {"persist": True}}
+    """Queue an audit event about an action (:mod:`events.outbox`); never fail the action."""
     try:
-        await publish(workspace_id, [event], caller=caller, context=context)
+        form = stored_form(
+            _action_event(event_type, payload), source_for(workspace_id, caller, context)
+        )
+        data = encode_stored(form, max_bytes=settings.EVENTS_MAX_EVENT_BYTES, index=0)
+    except Exception:
+        logger.exception("could not record %s", event_type)
+        return
+    outbox().put(Pending(workspace_id, data, context.transport))
+
+
+async def record_action_now(
+    workspace_id: str,
+    event_type: str,
+    payload: Any,
+    *,
+    caller: Caller | None,
+    context: RequestContext,
+) -> None:
+    """Publish an audit event at once, for code whose event loop ends with the call."""
+    try:
+        await publish(
+            workspace_id, [_action_event(event_type, payload)], caller=caller, context=context
+        )
     except Exception as exc:
         dependency = outages.dependency_of(exc)
         if dependency:

@@ -26,9 +26,10 @@ START_TIMEOUT_SECS = 10
 class RedisServer:
     """One ``redis-server`` process owned by a test."""
 
-    def __init__(self, *, persistent: bool) -> None:
+    def __init__(self, *, persistent: bool, options: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.persistent = persistent
+        self.options = options  # more redis-server flags, e.g. ("--maxclients", "40")
         self.dir = Path(tempfile.mkdtemp(prefix="events-redis-"))
         self.process: subprocess.Popen | None = None
 
@@ -45,7 +46,7 @@ class RedisServer:
         if not self.persistent:
             persistence = ["--appendonly", "no"]
         argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
-        argv += ["--save", "", *persistence]
+        argv += ["--save", "", *persistence, *self.options]
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -91,9 +92,11 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server(*, persistent: bool = True) -> Iterator[RedisServer]:
+def redis_server(
+    *, persistent: bool = True, options: tuple[str, ...] = ()
+) -> Iterator[RedisServer]:
     """A running ``RedisServer`` for the duration of the block."""
-    server = RedisServer(persistent=persistent)
+    server = RedisServer(persistent=persistent, options=options)
     server.start()
     try:
         yield server

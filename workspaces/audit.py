@@ -1,7 +1,7 @@
 """The audit trail of key management: ``apikeys.created`` and ``apikeys.revoked``.
 
 The admin and the ``createapikey`` command run synchronously; the events go
-out through :func:`events.publishing.record_action` once the database
+out through :func:`events.publishing.record_action_now` once the database
 transaction that made the change has committed, so a rolled-back change is
 never reported.
 """
@@ -16,7 +16,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from events.context import RequestContext, accept_correlation_id, new_correlation_id
-from events.publishing import record_action
+from events.publishing import record_action_now
 from workspaces.caller import Caller
 from workspaces.models import ApiKey
 
@@ -76,4 +76,6 @@ def _record(workspace_id: str, event_type: str, payload: dict[str, object], acto
         service_topic=f"workspaces:{actor.transport}",
     )
     caller = Caller(workspace_id, actor.user_id)
-    async_to_sync(record_action)(workspace_id, event_type, payload, caller=caller, context=context)
+    async_to_sync(record_action_now)(
+        workspace_id, event_type, payload, caller=caller, context=context
+    )

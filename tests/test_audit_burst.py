@@ -1,0 +1,60 @@
+"""Audit events survive a burst: every one of many sockets closing at once is recorded.
+
+Issue 11 item 13: when 10,000 WebSockets of one process closed at once, most
+``events.unsubscribed`` events were lost, one Redis publish (and connection) per
+disconnect. Here the same burst, scaled down: a Redis of the test's own that takes at
+most ``MAX_CLIENTS`` connections, and more sockets than that closing together, on a
+real uvicorn process. Every disconnect must reach the workspace's stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+import redis
+
+from events.broker.redis import stream_key
+from tests.helpers import open_raw
+from tests.redis_server import redis_server
+from tests.servers import deployment
+
+pytestmark = pytest.mark.redis
+
+MAX_CLIENTS = 40
+SOCKETS = 200
+DEADLINE_SECS = 60
+
+
+def audit_count(client: redis.Redis, event_type: str) -> int:
+    """How many events of this type the workspace's stream holds."""
+    entries = client.xrange(stream_key("acme"))
+    return sum(orjson.loads(fields[b"event"])["type"] == event_type for _, fields in entries)
+
+
+def wait_for_count(client: redis.Redis, event_type: str, expected: int) -> int:
+    """The count once it reaches ``expected`` or the deadline passes (then the count seen)."""
+    deadline = time.monotonic() + DEADLINE_SECS
+    count = audit_count(client, event_type)
+    while count < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        count = audit_count(client, event_type)
+    return count
+
+
+async def test_every_socket_of_a_mass_disconnect_is_audited():
+    with (
+        redis_server(persistent=False, options=("--maxclients", str(MAX_CLIENTS))) as own,
+        deployment(1, server="uvicorn", REDIS_URL=own.url(0)) as running,
+    ):
+        client = redis.Redis.from_url(own.url(0))
+        port = running.ports[0]
+        sockets = [await open_raw(port, running.key) for _ in range(SOCKETS)]
+        assert wait_for_count(client, "events.subscribed", SOCKETS) == SOCKETS
+        for _, writer in sockets:
+            writer.transport.abort()  # all at once: no close handshake, one loop turn
+        await asyncio.sleep(0)
+        assert wait_for_count(client, "events.unsubscribed", SOCKETS) == SOCKETS
+        client.close()
