@@ -37,4 +37,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 
 # Apply the migrations (idempotent), then serve.
 # The service writes its own JSON access line (secrets redacted): uvicorn's is off.
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec uvicorn eventsproject.asgi:application --host 0.0.0.0 --port 8000 --loop uvloop --http httptools --ws websockets-sansio --lifespan off --no-access-log"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec uvicorn eventsproject.asgi:application --host 0.0.0.0 --port 8000 --loop uvloop --http httptools --ws websockets-sansio --lifespan on --no-access-log"]

@@ -1,9 +1,11 @@
 """Background work owned by the service process (the archiver, listeners).
 
-Apps register a starter with :func:`register`; the ASGI application calls
-:func:`ensure_started` on its first request or connection in an event loop,
-so the work runs in the server's loop whatever the server (Daphne, uvicorn).
-Each starter returns the tasks it started; :func:`stop_all` cancels them.
+Apps register a starter with :func:`register`; the ASGI application
+(:mod:`events.lifecycle`) calls :func:`ensure_started` at the server's
+lifespan startup or on its first request or connection in an event loop, so
+the work runs in the server's loop whatever the server (Daphne, uvicorn).
+Each starter returns the tasks it started; :func:`stop_all` cancels them once
+a stop has drained them.
 """
 
 from __future__ import annotations
@@ -49,15 +51,3 @@ async def stop_all() -> None:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-
-
-class BackgroundMiddleware:
-    """ASGI middleware that starts the background work on first use."""
-
-    def __init__(self, app: Callable) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] in ("http", "websocket"):
-            await ensure_started()
-        await self.app(scope, receive, send)

@@ -20,6 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.sessions import InstanceSessionWrapper
 from django.conf import settings
 
+from events import lifecycle
 from events.context import (
     RequestContext,
     accept_correlation_id,
@@ -110,6 +111,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     recheck: Recheck | None = None
     emits: EmitPipeline | None = None
     connected = False
+    gone = False
     # Events come from the hub, never from a channel layer: no layer subscription per socket.
     channel_layer_alias = "events-consumers-use-no-channel-layer"
 
@@ -181,6 +183,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.recheck.start()
         CONNECTED.labels(transport=TRANSPORT).inc()
         logger.info("websocket connected")
+        lifecycle.opened(self)
         if self.caller.can(CONSUME):
             await self._subscribe(self.caller, filters, after)
 
@@ -265,7 +268,22 @@ class EventsConsumer(AsyncWebsocketConsumer):
             asyncio.get_running_loop().call_later(SLOW_CLOSE_SECS, self.socket.abort)
         await self.close(code=CLOSE_SLOW_CONSUMER, reason="SlowConsumer")
 
+    def close_now(self, code: int) -> None:
+        """The process stops: send the close frame in this very step, where the socket allows."""
+        if self.socket is not None:
+            self.socket.close_now(code)
+
+    async def go_away(self, code: int) -> None:
+        """The process stops: close with ``code`` and clean up now (the server may not ask)."""
+        with contextlib.suppress(Exception):  # a connection already lost has nothing to close
+            await self.close(code=code, reason="GoingAway")
+        await self.disconnect(code)
+
     async def disconnect(self, code: int) -> None:
+        if self.gone:
+            return
+        self.gone = True
+        lifecycle.closed(self)
         if self.recheck is not None:
             self.recheck.stop()
         if self.emits is not None:

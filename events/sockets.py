@@ -36,6 +36,9 @@ class DirectSocket(Protocol):
     def hold_close(self, seconds: float) -> None:
         """Let the close handshake wait this long for the client's answer."""
 
+    def close_now(self, code: int) -> None:
+        """Start the close handshake at once, where the server would not wait for the app."""
+
 
 class _ServerSocket:
     """A server's protocol object for one connection, and its transport."""
@@ -64,6 +67,9 @@ class UvicornSocket(_ServerSocket):
     def hold_close(self, seconds: float) -> None:
         """Nothing to do: uvicorn waits for the close frame to be written, then ends."""
 
+    def close_now(self, code: int) -> None:
+        """Nothing to do: uvicorn lets the application close (``websocket.close``)."""
+
 
 class DaphneSocket(_ServerSocket):
     """Daphne's protocol (Autobahn over a Twisted transport)."""
@@ -88,6 +94,13 @@ class DaphneSocket(_ServerSocket):
         # closeHandshakeTimeout (1 s, copied onto each protocol at connect): a client
         # still reading its backlog would see a reset instead of the close code.
         self.protocol.closeHandshakeTimeout = seconds
+
+    def close_now(self, code: int) -> None:
+        # At a stop Daphne cancels every connection's application before it can send
+        # its close: the frame goes out here, in the same step. Autobahn's sendClose
+        # (and so Daphne's websocket.close) refuses 1001; the frame itself is valid.
+        if self.protocol.state == self.protocol.STATE_OPEN:
+            self.protocol.sendCloseFrame(code=code, isReply=False)
 
 
 def direct_socket(send: Any) -> DirectSocket | None:

@@ -11,8 +11,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from events.background import BackgroundMiddleware  # noqa: E402
 from events.bodylimit import BodyLimitMiddleware, limit_daphne_bodies  # noqa: E402
+from events.lifecycle import LifecycleMiddleware  # noqa: E402
 from events.routing import websocket_urlpatterns  # noqa: E402
 from eventsproject import collector  # noqa: E402
 from sysadmin.serverlogs import route_daphne_access_log  # noqa: E402
@@ -26,7 +26,8 @@ router = ProtocolTypeRouter(
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )
-# Background work (the archiver, ...) starts with the first request of a server
-# process; tests drive ``router`` directly and start what they need themselves.
-application = BackgroundMiddleware(router) if settings.EVENTS_BACKGROUND else router
+# Background work (the archiver, ...) starts with the server process (or its first
+# request), and a stop drains it (events.lifecycle); tests drive ``router`` directly
+# and start what they need themselves.
+application = LifecycleMiddleware(router) if settings.EVENTS_BACKGROUND else router
 collector.freeze()

@@ -14,6 +14,7 @@ processes): the broker gives each event to one of them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -29,6 +30,7 @@ from events.broker import ArchiveItem, Broker, get_broker
 from events.context import RequestContext, new_correlation_id
 from events.event import is_persistent
 from events.failures import report_failure
+from events.lifecycle import on_stop
 from events.metrics import ARCHIVE_FAILURES, STORED, set_backlog
 from history import get_history
 from history.base import History, HistoryUnavailable
@@ -110,9 +112,10 @@ class Archiver:
     progress: Progress = field(default_factory=Progress)
     _backlog_at: float = 0.0
     _retention_at: float = 0.0
+    stopping: bool = False
 
     async def run(self) -> None:
-        """Archive until cancelled; report an unexpected error and go on, backing off."""
+        """Archive until cancelled or stopped; report an unexpected error and go on, backing off."""
         logger.info("archiver %s started", self.consumer)
         _running[id(self)] = self.progress = Progress()
         try:
@@ -122,7 +125,7 @@ class Archiver:
 
     async def _run(self) -> None:
         delay = RETRY_MIN_SECS
-        while True:
+        while not self.stopping:
             try:
                 await self.step()
                 outages.answered(outages.BROKER)
@@ -135,6 +138,20 @@ class Archiver:
                 await report_archiver_failure(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_SECS)
+
+    async def finish(self, running: asyncio.Task | None = None) -> int:
+        """Stop after the batch in hand, then archive what the broker still holds; how many."""
+        self.stopping = True
+        if running is not None:
+            await running
+        archived = 0
+        while batch := await self.broker.archive_read(
+            self.consumer, count=self.batch_size, block_ms=0
+        ):
+            await self.archive(batch)
+            archived += len(batch)
+        logger.info("archiver %s stopped; %d events archived at the stop", self.consumer, archived)
+        return archived
 
     async def step(self) -> int:
         """Archive one batch (waiting up to the flush time for it); return its size."""
@@ -235,4 +252,6 @@ async def start_in_process() -> list[asyncio.Task]:
     if not settings.ARCHIVE_IN_PROCESS:
         return []
     archiver = archiver_from_settings(get_broker(), get_history())
-    return [asyncio.get_running_loop().create_task(archiver.run(), name="archiver")]
+    task = asyncio.get_running_loop().create_task(archiver.run(), name="archiver")
+    on_stop(functools.partial(archiver.finish, task))
+    return [task]

@@ -7,6 +7,8 @@ default, flushed around each test).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 
@@ -122,10 +124,19 @@ def history(request: pytest.FixtureRequest, transactional_db: None):
 
 @pytest.fixture(autouse=True)
 async def _stop_feeds() -> AsyncIterator[None]:
-    """Stop the feeds a test started, before its event loop closes."""
+    """Stop the feeds and the audit writer a test started, before its event loop closes.
+
+    Like a stop of the service: the queued audit events go out first, so no publish is
+    cut off half way when the loop cancels what is left.
+    """
     yield
+    from events import outbox
     from events.hub import get_hub
 
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            await outbox.flush()
+    await outbox.close()
     await get_hub().close()
 
 

@@ -25,7 +25,7 @@ def ws_client(
 async def connect(key: str, workspace_id: str = "acme", query: str = "") -> WebsocketCommunicator:
     """Connect with an API key and check the handshake was accepted."""
     client = ws_client(workspace_id, query, headers=[(b"x-api-key", key.encode())])
-    connected, code = await client.connect(timeout=5)
+    connected, code = await client.connect(timeout=10)
     assert connected, f"refused with {code}"
     return client
 
@@ -81,19 +81,24 @@ async def open_raw(port: int, key: str) -> tuple[asyncio.StreamReader, asyncio.S
     return reader, writer
 
 
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One server frame: its opcode and payload (IncompleteReadError if the socket ended)."""
+    head = await asyncio.wait_for(reader.readexactly(2), 20)
+    size = head[1] & 0x7F
+    if size >= 126:
+        extra = await reader.readexactly(2 if size == 126 else 8)
+        size = int.from_bytes(extra, "big")
+    return head[0] & 0x0F, await reader.readexactly(size)
+
+
 async def close_code(reader: asyncio.StreamReader) -> int | None:
     """Read server frames until the close frame; its code (None if the socket just ended)."""
     while True:
         try:
-            head = await asyncio.wait_for(reader.readexactly(2), 20)
+            opcode, payload = await read_frame(reader)
         except asyncio.IncompleteReadError:
             return None
-        size = head[1] & 0x7F
-        if size >= 126:
-            extra = await reader.readexactly(2 if size == 126 else 8)
-            size = int.from_bytes(extra, "big")
-        payload = await reader.readexactly(size)
-        if head[0] & 0x0F == 0x8:
+        if opcode == 0x8:
             return int.from_bytes(payload[:2], "big")
 
 

@@ -48,7 +48,7 @@ class Deployment:
         """Stop process ``index`` and start a new one (same database, a new port)."""
         _stop([self.processes[index]])
         self.ports[index], self.processes[index] = _start(self.server, self.env, self.output)
-        _wait_until_up(self.ports[index], self.processes[index])
+        wait_until_up(self.ports[index], self.processes[index])
 
 
 def manage(env: dict[str, str], *args: str) -> str:
@@ -65,7 +65,7 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout.strip()
 
 
-def _wait_until_up(port: int, process: subprocess.Popen) -> None:
+def wait_until_up(port: int, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -105,9 +105,10 @@ def _start(
 
 def _stop(processes: list[subprocess.Popen]) -> None:
     for process in processes:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
     for process in processes:
-        process.wait(timeout=10)
+        process.wait(timeout=30)  # a stop drains first (events.lifecycle)
 
 
 @contextmanager
@@ -129,7 +130,7 @@ def deployment(
                 running.ports.append(port)
                 running.processes.append(process)
             for port, process in zip(running.ports, running.processes, strict=True):
-                _wait_until_up(port, process)
+                wait_until_up(port, process)
             yield running
         finally:
             _stop(running.processes)
