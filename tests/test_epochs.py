@@ -71,8 +71,8 @@ async def emit_after_restart(key: str, *events: dict) -> list[dict]:
 async def handshake_closed_with(key: str, last_event_id: str) -> int:
     """Connect with ``lastEventId``; the code the service closes with right away."""
     client = ws_client(query=f"lastEventId={last_event_id}", headers=[(b"x-api-key", key.encode())])
-    await client.connect()
-    closed = await client.receive_output(timeout=5)
+    await client.connect(timeout=10)
+    closed = await client.receive_output(timeout=10)
     assert closed["type"] == "websocket.close", closed
     return closed["code"]
 

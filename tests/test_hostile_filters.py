@@ -97,8 +97,8 @@ async def test_the_issues_pattern_closes_the_handshake_with_4400_naming_the_limi
     client = ws_client(
         query=urlencode({"types": PATHOLOGICAL}), headers=[(b"x-api-key", key.encode())]
     )
-    await client.connect()
-    closed = await client.receive_output(timeout=5)
+    await client.connect(timeout=10)
+    closed = await client.receive_output(timeout=10)
     assert closed["type"] == "websocket.close"
     assert closed["code"] == 4400
     assert "limit stars" in closed["reason"]

@@ -214,16 +214,16 @@ async def test_http_refuses_tokens_in_the_query_string(workspace):
 )
 async def test_websocket_closes_4401_for_a_bad_token(broker, workspace, token):
     client = ws_client(query=f"token={token()}")
-    await client.connect()
-    closed = await client.receive_output(timeout=2)
+    await client.connect(timeout=10)
+    closed = await client.receive_output(timeout=10)
     assert closed == {"type": "websocket.close", "code": 4401, "reason": closed["reason"]}
 
 
 async def test_websocket_closes_4401_for_a_wrong_audience(broker, workspace):
     with override_settings(JWT_AUDIENCE="events"):
         client = ws_client(query=f"token={hs256(aud='billing', workspaces={'acme': 'owner'})}")
-        await client.connect()
-        closed = await client.receive_output(timeout=2)
+        await client.connect(timeout=10)
+        closed = await client.receive_output(timeout=10)
     assert closed["code"] == 4401
 
 

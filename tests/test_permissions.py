@@ -75,7 +75,7 @@ async def ws_open(headers: dict[str, str], workspace_id: str = "acme", query: st
     assert connected
     if await client.receive_nothing(timeout=0.2):
         return client
-    message = await client.receive_output(timeout=1)
+    message = await client.receive_output(timeout=10)
     if message["type"] == "websocket.close":
         return message["code"]
     return client  # a first frame (its own events.subscribed): the handshake was accepted

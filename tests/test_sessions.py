@@ -78,7 +78,7 @@ async def session_ws(user: User, origin: str | None) -> int | None:
     if await socket.receive_nothing(timeout=0.3):
         await socket.disconnect()
         return None
-    message = await socket.receive_output(timeout=1)
+    message = await socket.receive_output(timeout=10)
     if message["type"] == "websocket.close":
         return message["code"]
     await socket.disconnect()

@@ -78,9 +78,9 @@ async def test_it_resumes_after_last_event_id_without_gap_or_repeat(broker, key)
 
 async def test_it_refuses_a_handshake_without_credentials(broker, workspace):
     client = ws_client()
-    connected, _ = await client.connect()
+    connected, _ = await client.connect(timeout=10)
     assert connected
-    closed = await client.receive_output(timeout=2)
+    closed = await client.receive_output(timeout=10)
     assert closed["type"] == "websocket.close"
     assert closed["code"] == 4401
 
@@ -96,8 +96,8 @@ async def test_an_unexpected_failure_at_connect_closes_with_1011_and_emits_an_er
     watcher = await connect(key, query="types=error")
     monkeypatch.setattr(events.hub.Hub, "join", broken_join)
     client = ws_client(headers=[(b"x-api-key", key.encode())])
-    await client.connect()
-    closed = await client.receive_output(timeout=2)
+    await client.connect(timeout=10)  # the defaults (1 s, 2 s) failed on a loaded CI machine
+    closed = await client.receive_output(timeout=10)
     assert closed["type"] == "websocket.close"
     assert closed["code"] == 1011
     monkeypatch.undo()
