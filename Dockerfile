@@ -11,6 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     EVENTS_VAR_DIR=/var/lib/events \
+    EVENTS_STATIC_ROOT=/app/static \
     DJANGO_DEBUG=false
 
 WORKDIR /app
@@ -27,6 +28,10 @@ COPY workspaces ./workspaces
 COPY history ./history
 COPY sysadmin ./sysadmin
 RUN pip install --no-cache-dir .
+# The admin's, Swagger UI's and the landing page's files, compressed and cache-busted, in
+# the image (not the volume): development mode only for this step, with throw-away secrets.
+RUN DJANGO_DEBUG=true EVENTS_VAR_DIR=/tmp/build-var python manage.py collectstatic --noinput -v 0 \
+    && rm -rf /tmp/build-var
 
 USER 10001:10001
 VOLUME ["/var/lib/events"]

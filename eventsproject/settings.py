@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "events.middleware.DjangoRefusalMiddleware",
     "events.middleware.FailureMiddleware",
     "eventsproject.loop_middleware.SecurityMiddleware",
+    "eventsproject.static.StaticFilesMiddleware",
     "eventsproject.loop_middleware.SessionMiddleware",
     "eventsproject.loop_middleware.CommonMiddleware",
     "eventsproject.loop_middleware.CsrfViewMiddleware",
@@ -103,7 +104,16 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# What `manage.py collectstatic` writes and the service serves in production (WhiteNoise:
+# eventsproject/static.py); the image collects them at build time into /app/static.
+STATIC_ROOT = Path(envstr("EVENTS_STATIC_ROOT", str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed (gzip) copies and content-hashed names (admin/css/base.1a2b3c4d5e6f.css),
+    # served with a one-year Cache-Control: immutable. Development mode serves the apps'
+    # files under their plain names.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- The broker -------------------------------------------------------------
 REDIS_URL = envstr("REDIS_URL")

@@ -1,7 +1,6 @@
 """HTTP routes: the API under /v2, the admin, the schema, and operations."""
 
 from django.contrib import admin
-from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -15,9 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("sysadmin.urls")),
 ]
-# The admin's and Swagger UI's files on embedded defaults (DJANGO_DEBUG on); in
-# production, run collectstatic and let the proxy in front serve STATIC_ROOT.
-urlpatterns += staticfiles_urlpatterns()
+# Static files are served by eventsproject.static.StaticFilesMiddleware in every mode.
 # Last: an unknown path of the API answers the contract's JSON 404 (DEBUG on or off).
 urlpatterns.append(re_path(r"^(?:v2|sys)/", unknown_path))
 

@@ -222,3 +222,23 @@ def make_member(transactional_db: None):
         )
 
     return make
+
+
+# --- A real server in production mode (tests/production.py) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory: pytest.TempPathFactory):
+    """The static files, collected once per session as an image build does."""
+    from tests.production import collect_static
+
+    return collect_static(tmp_path_factory.mktemp("static"), tmp_path_factory.mktemp("var"))
+
+
+@pytest.fixture(scope="session")
+def production(static_root):
+    """One uvicorn process with DJANGO_DEBUG=false, shared by the tests of a session."""
+    from tests.production import production_server
+
+    with production_server(static_root) as running:
+        yield running
