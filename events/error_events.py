@@ -107,8 +107,8 @@ def _flush_soon() -> None:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    if not _kept and not _dropped:
-        return
+    if (not _kept and not _dropped) or _tasks:
+        return  # one flush at a time keeps the kept events in order
     task = loop.create_task(flush(), name="error-events-flush")
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)

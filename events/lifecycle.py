@@ -7,7 +7,8 @@ so clients reconnect elsewhere and resume with ``lastEventId``) and its
 (:mod:`events.outbox`) is published; the registered drains run (the archiver
 finishes its batch and archives what the broker still holds: with the embedded
 broker, that is everything not yet in the history); background tasks stop.
-Each step is bounded, the whole by ``STOP_TIMEOUT_SECS``.
+Each step is bounded, the whole by ``STOP_TIMEOUT_SECS`` (20 s: give the process
+manager more grace than that, e.g. ``docker stop -t 30``).
 
 How the stop reaches the application depends on the server:
 - uvicorn (and any ASGI server with the lifespan protocol): ``lifespan.startup``
@@ -32,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any, Protocol
 
-from events import background, outbox
+from events import background, error_events, outbox
 
 logger = logging.getLogger("events.lifecycle")
 
@@ -97,16 +98,28 @@ async def _step(name: str, work: Awaitable[Any], limit_secs: float) -> None:
 
 
 async def drain() -> None:
-    """Everything a stop does, in order, each step bounded."""
+    """Everything a stop does, in order, within ``STOP_TIMEOUT_SECS`` in all."""
+    deadline = asyncio.get_running_loop().time() + STOP_TIMEOUT_SECS
+
+    def left(share: float = 1.0) -> float:
+        return max(0.1, (deadline - asyncio.get_running_loop().time()) * share)
+
     logger.info("stopping: closing %d connections, then draining", len(_open))
     close_connections()
     if _closing:
         await _step("closing connections", asyncio.wait(set(_closing)), CLOSE_TIMEOUT_SECS)
-    await _step("own events", outbox.flush(), STOP_TIMEOUT_SECS / 4)
+    await _step("own events", outbox.flush(), left(0.25))
+    await _step("kept error events", error_events.flush(), left(0.25))
     for work in _drains.pop(asyncio.get_running_loop(), []):
         name = getattr(work, "__qualname__", None) or repr(work)
-        await _step(name, work(), STOP_TIMEOUT_SECS / 2)
-    await _step("own events", outbox.flush(), STOP_TIMEOUT_SECS / 4)
+        await _step(name, work(), left(0.8))
+    await _step("own events", outbox.flush(), left())
+    if outbox.queued() or error_events.kept():
+        logger.error(
+            "stopped with %d audit and %d error events unpublished (the broker did not answer)",
+            outbox.queued(),
+            error_events.kept(),
+        )
     await outbox.close()
     await background.stop_all()
     logger.info("stopped")
@@ -118,12 +131,21 @@ def _close_first(previous: Any) -> Callable[[int, FrameType | None], None]:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         async def then() -> None:
-            close_connections()
-            if _closing:
-                await _step("closing connections", asyncio.wait(set(_closing)), CLOSE_TIMEOUT_SECS)
-            previous(signum, frame)
+            try:
+                close_connections()
+                if _closing:
+                    await _step(
+                        "closing connections", asyncio.wait(set(_closing)), CLOSE_TIMEOUT_SECS
+                    )
+            finally:
+                previous(signum, frame)  # the server's own handler: it must always hear it
 
-        loop.call_soon_threadsafe(lambda: loop.create_task(then()))
+        def start() -> None:
+            task = loop.create_task(then())
+            _closing.add(task)  # a reference, or the task may be collected before it runs
+            task.add_done_callback(_closing.discard)
+
+        loop.call_soon_threadsafe(start)
 
     return handler
 

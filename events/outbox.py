@@ -87,6 +87,9 @@ class Outbox:
             try:
                 await self._publish_batch()
             except Exception as exc:
+                if outages.dependency_of(exc) is None:
+                    self._refused(exc)  # not an outage: retrying would block the rest forever
+                    continue
                 self._failed(exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_SECS)
@@ -95,6 +98,15 @@ class Outbox:
                 self.failing = False
                 logger.warning("own events published again (%d queued)", len(self.queue))
             delay = RETRY_FIRST_SECS
+
+    def _refused(self, exc: Exception) -> None:
+        """The broker refused the head group for good: drop it (counted, logged), go on."""
+        head = self.queue[0].workspace_id
+        group = [p for p in self.queue if p.workspace_id == head]
+        self.queue = deque(p for p in self.queue if p.workspace_id != head)
+        OWN_DROPPED.inc(len(group))
+        OWN_QUEUED.set(len(self.queue))
+        logger.error("the broker refused %d own events of %s", len(group), head, exc_info=exc)
 
     def _failed(self, exc: Exception, delay: float) -> None:
         where = (
@@ -151,6 +163,12 @@ def outbox() -> Outbox:
     if box is None:
         box = _outboxes[loop] = Outbox()
     return box
+
+
+def queued() -> int:
+    """How many events the running loop's outbox still holds."""
+    box = _outboxes.get(asyncio.get_running_loop())
+    return len(box.queue) if box is not None else 0
 
 
 async def flush() -> None:

@@ -58,3 +58,23 @@ async def test_every_socket_of_a_mass_disconnect_is_audited():
         await asyncio.sleep(0)
         assert wait_for_count(client, "events.unsubscribed", SOCKETS) == SOCKETS
         client.close()
+
+
+async def test_an_event_the_broker_refuses_for_good_does_not_hold_back_the_others(redis_broker):
+    from events import outbox
+    from events.broker import get_broker
+    from events.context import RequestContext
+    from events.ids import ZERO_ID
+    from events.metrics import OWN_DROPPED
+    from events.publishing import record_action
+
+    redis.Redis.from_url(redis_broker).set(stream_key("broken"), "not a stream")  # WRONGTYPE
+    dropped = OWN_DROPPED._value.get()
+    context = RequestContext(correlation_id="c-1", transport="http")
+    await record_action("broken", "events.searched", {}, caller=None, context=context)
+    await record_action("acme", "events.searched", {}, caller=None, context=context)
+    async with asyncio.timeout(10):
+        await outbox.flush()
+    page = await get_broker().read_after("acme", ZERO_ID, count=10)
+    assert [event["type"] for event in page.events] == ["events.searched"]
+    assert OWN_DROPPED._value.get() == dropped + 1
