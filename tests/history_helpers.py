@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from django.test import AsyncClient, override_settings
 
+from events import outbox
 from events.broker import get_broker, reset_broker
 from history import get_history
 from history.archiver import Archiver
@@ -30,7 +32,12 @@ async def emit(key: str, *events: dict[str, Any], workspace_id: str = "acme") ->
 
 
 async def archive_all() -> int:
-    """Run the archiver until the broker has nothing left for it; return how many it read."""
+    """Run the archiver until the broker has nothing left for it; return how many it read.
+
+    Audit events are queued and published by the outbox's writer: they go out first.
+    """
+    async with asyncio.timeout(10):
+        await outbox.flush()
     archiver = Archiver(get_broker(), get_history(), flush_msecs=20)
     total = 0
     while count := await archiver.step():

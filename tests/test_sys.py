@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient, override_settings
 
+from events import outbox
 from events.broker import get_broker, reset_broker
 from events.ids import ZERO_ID
 from sysadmin import heapdump, loglevels
@@ -21,6 +22,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def platform_events(event_type: str) -> list[dict]:
+    """The audit events of the platform workspace, once the outbox has published them."""
+    async with asyncio.timeout(10):
+        await outbox.flush()
     page = await get_broker().read_after("platform", ZERO_ID, count=1000)
     return [event for event in page.events if event["type"] == event_type]
 
