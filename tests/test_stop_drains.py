@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers import close_code, open_raw, read_frame
 from tests.servers import SERVERS, Deployment, deployment
+from tests.test_redis_faults import archived
 
 REQUESTS = 20
 EVENTS_PER_REQUEST = 50
@@ -39,21 +40,6 @@ async def burst(base_url: str, key: str) -> list[str]:
         )
     assert {reply.status_code for reply in replies} == {201}
     return [event["id"] for reply in replies for event in reply.json()["events"]]
-
-
-def archived_ids(base_url: str, key: str) -> list[str]:
-    """Every ``burst`` event the history holds, following the search's pages."""
-    found: list[str] = []
-    params = {"types": "burst", "limit": "500"}
-    with httpx.Client(base_url=base_url, timeout=30, headers={"X-Api-Key": key}) as client:
-        while True:
-            reply = client.get("/v2/workspaces/acme/events", params=params)
-            assert reply.status_code == 200, reply.text
-            result = reply.json()["result"]
-            found += [event["id"] for event in result["events"]]
-            if not result["next"]:
-                return found
-            params["cursor"] = result["next"]
 
 
 async def live(reader: asyncio.StreamReader, running: Deployment) -> None:
@@ -81,7 +67,7 @@ async def test_a_stop_right_after_a_burst_loses_no_acknowledged_event(server, ho
         acknowledged = await burst(running.http(0), running.key)
         stop(running, 0, how)
         running.restart(0)
-        found = archived_ids(running.http(0), running.key)
+        found = await archived(running, "burst")
     assert len(acknowledged) == REQUESTS * EVENTS_PER_REQUEST
     assert sorted(found) == sorted(acknowledged)
 
