@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "events",
     "history",
     "sysadmin",
+    # The service's own pages and their static files (eventsproject/templates, static).
+    "eventsproject",
 ]
 
 # Django's own middlewares, with their hooks run in the event loop rather than a

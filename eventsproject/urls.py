@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from events.views import unknown_path
+from eventsproject.pages import favicon
 
 urlpatterns = [
     path("", include("events.urls")),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("v2/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
     path("", include("sysadmin.urls")),
+    path("favicon.ico", favicon, name="favicon"),
 ]
 # Static files are served by eventsproject.static.StaticFilesMiddleware in every mode.
 # Last: an unknown path of the API answers the contract's JSON 404 (DEBUG on or off).

@@ -242,3 +242,25 @@ def production(static_root):
 
     with production_server(static_root) as running:
         yield running
+
+
+# --- A real browser on that server (tests/browser.py) ---------------------------------
+
+
+@pytest.fixture
+async def browser():
+    """Headless Debian chromium for one test: skipped without it, except in CI."""
+    from tests.browser import launched, require_browser
+
+    require_browser()
+    async with launched() as running:
+        yield running
+
+
+@pytest.fixture
+async def visitor(browser, production):
+    """A fresh browser tab on the production-mode server; each page visited is screenshotted."""
+    from tests.browser import visitor as open_visitor
+
+    async with open_visitor(browser, production.http(0)) as tab:
+        yield tab

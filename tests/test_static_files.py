@@ -55,3 +55,11 @@ def test_it_serves_the_apps_own_files_in_development_mode() -> None:
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/css")
     assert missing.status_code == 404
+
+
+def test_it_sends_a_browser_asking_for_favicon_ico_to_the_services_icon() -> None:
+    with override_settings(DEBUG=True):
+        response = Client().get("/favicon.ico", follow=True)
+    assert response.redirect_chain == [("/static/eventsproject/icon.png", 302)]
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
