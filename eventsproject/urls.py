@@ -1,13 +1,14 @@
-"""HTTP routes: the API under /v2, the admin, the schema, and operations."""
+"""HTTP routes: the landing page, the API under /v2, the admin, the schema, and operations."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from events.views import unknown_path
-from eventsproject.pages import favicon
+from eventsproject.pages import favicon, landing
 
 urlpatterns = [
+    path("", landing, name="landing"),
     path("", include("events.urls")),
     path("", include("history.urls")),
     path("v2/schema", SpectacularAPIView.as_view(), name="schema"),
