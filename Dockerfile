@@ -22,6 +22,8 @@ RUN groupadd --system --gid 10001 events \
     && chown 10001:10001 /var/lib/events
 
 COPY pyproject.toml README.md manage.py ./
+COPY kernel ./kernel
+COPY adapters ./adapters
 COPY eventsproject ./eventsproject
 COPY events ./events
 COPY workspaces ./workspaces

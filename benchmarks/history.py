@@ -254,7 +254,7 @@ async def search_phase(args: argparse.Namespace, es_url: str, window: Any) -> di
     from history.base import SearchQuery
     from history.elastic import ElasticHistory
     from history.query import parse_date
-    from workspaces.caller import Caller
+    from kernel.caller import Caller
 
     history = ElasticHistory(es_url, prefix=PREFIX)
     await history.refresh()

@@ -17,8 +17,8 @@ from typing import Any, NotRequired, TypedDict
 
 import orjson
 
-from events.errors import EventTooLarge, ValidationError
-from events.ids import timestamp_ms
+from kernel.errors import EventTooLarge, ValidationError
+from kernel.ids import timestamp_ms
 
 TYPE_PATTERN = re.compile(r"[A-Za-z0-9 ._-]{1,128}")
 CLIENT_FIELDS = ("type", "payload", "target", "options")

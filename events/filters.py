@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from events.errors import ValidationError
 from events.glob import Glob
+from kernel.errors import ValidationError
 
 FIELD_ROOTS = ("id", "type", "payload", "source", "target", "options", "error", "createdAt")
 WORD = re.compile(r"\w+")

@@ -3,7 +3,7 @@
 A server sends its frames unmasked (RFC 6455, section 5.1), so the bytes of an
 event's frame are the same for every client: the feed builds them once and a
 consumer whose socket is within reach gets them written as they are (see
-:mod:`events.sockets`), without an ASGI message, a task switch or a framing
+:mod:`events.realtime.sockets`), without an ASGI message, a task switch or a framing
 per delivery.
 """
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from events.ids import timestamp_ms
+from kernel.ids import timestamp_ms
 
 EMITTED = Counter("events_emitted", "Events published by this service", ["transport"])
 DELIVERED = Counter("events_delivered", "Events sent to consumers", ["transport"])

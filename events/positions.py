@@ -13,8 +13,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from events.errors import ValidationError
-from events.ids import normalize_id
+from kernel.errors import ValidationError
+from kernel.ids import normalize_id
 
 MAX_POSITION_CHARS = 96
 _EPOCH = re.compile(r"[A-Za-z0-9_-]{1,40}")

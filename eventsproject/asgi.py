@@ -11,9 +11,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from events.bodylimit import BodyLimitMiddleware, limit_daphne_bodies  # noqa: E402
-from events.lifecycle import LifecycleMiddleware  # noqa: E402
-from events.routing import websocket_urlpatterns  # noqa: E402
+from adapters.http.bodylimit import BodyLimitMiddleware, limit_daphne_bodies  # noqa: E402
+from adapters.websocket.routing import websocket_urlpatterns  # noqa: E402
+from events.realtime.lifecycle import LifecycleMiddleware  # noqa: E402
 from eventsproject import collector  # noqa: E402
 from sysadmin.serverlogs import route_daphne_access_log  # noqa: E402
 
@@ -27,7 +27,7 @@ router = ProtocolTypeRouter(
     }
 )
 # Background work (the archiver, ...) starts with the server process (or its first
-# request), and a stop drains it (events.lifecycle); tests drive ``router`` directly
+# request), and a stop drains it (events.realtime.lifecycle); tests drive ``router`` directly
 # and start what they need themselves.
 application = LifecycleMiddleware(router) if settings.EVENTS_BACKGROUND else router
 collector.freeze()

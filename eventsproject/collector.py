@@ -18,7 +18,7 @@ import asyncio
 import gc
 import logging
 
-from events.background import register
+from kernel.tasks import register
 
 logger = logging.getLogger("eventsproject.collector")
 

@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.middleware import clickjacking, common, csrf, security
 from django_prometheus import middleware as prometheus
 
-from events.middleware import InLoop
+from adapters.http.middleware import InLoop
 
 
 class PrometheusBeforeMiddleware(InLoop, prometheus.PrometheusBeforeMiddleware):

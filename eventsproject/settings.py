@@ -59,10 +59,10 @@ INSTALLED_APPS = [
 # thread each under ASGI (eventsproject/loop_middleware.py); the same behaviour.
 MIDDLEWARE = [
     "eventsproject.loop_middleware.PrometheusBeforeMiddleware",
-    "events.middleware.CorrelationIdMiddleware",
+    "adapters.http.middleware.CorrelationIdMiddleware",
     "sysadmin.access.AccessLogMiddleware",
-    "events.middleware.DjangoRefusalMiddleware",
-    "events.middleware.FailureMiddleware",
+    "adapters.http.middleware.DjangoRefusalMiddleware",
+    "adapters.http.middleware.FailureMiddleware",
     "eventsproject.loop_middleware.SecurityMiddleware",
     "eventsproject.static.StaticFilesMiddleware",
     "eventsproject.loop_middleware.SessionMiddleware",
@@ -123,7 +123,7 @@ EVENTS_BUFFER_SIZE = envint("EVENTS_BUFFER_SIZE", 10_000, minimum=10)
 EVENTS_MAX_EVENT_BYTES = envint("EVENTS_MAX_EVENT_BYTES", 102_400, minimum=256)
 EVENTS_MAX_BATCH = envint("EVENTS_MAX_BATCH", 100, minimum=1)
 # The largest body: a full batch of the largest events and the JSON around them; a larger
-# one gets 413 RequestTooLarge before the rest is read (events/bodylimit.py).
+# one gets 413 RequestTooLarge before the rest is read (adapters/http/bodylimit.py).
 EVENTS_MAX_BODY_BYTES = envint(
     "EVENTS_MAX_BODY_BYTES", EVENTS_MAX_BATCH * EVENTS_MAX_EVENT_BYTES + 65_536, minimum=1024
 )
@@ -202,7 +202,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "sysadmin.logs.JsonFormatter"}},
     "filters": {
-        "secrets": {"()": "sysadmin.redaction.RedactSecretsFilter"},
+        "secrets": {"()": "kernel.redaction.RedactSecretsFilter"},
         "security": {"()": "sysadmin.logs.OneLineSecurityFilter"},
     },
     "handlers": {
@@ -231,7 +231,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
-    "EXCEPTION_HANDLER": "events.errors.drf_exception_handler",
+    "EXCEPTION_HANDLER": "adapters.http.errors.drf_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
@@ -252,9 +252,9 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "events.schema.close_strict_objects",
+        "adapters.http.schema.close_strict_objects",
     ],
-    # Section 4's credentials (workspaces.schema puts them on every workspace operation).
+    # Section 4's credentials (adapters.http.auth_schema puts them on every workspace operation).
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},

@@ -4,13 +4,12 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from events.views import unknown_path
+from adapters.http.events_views import unknown_path
 from eventsproject.pages import favicon, landing
 
 urlpatterns = [
     path("", landing, name="landing"),
-    path("", include("events.urls")),
-    path("", include("history.urls")),
+    path("", include("adapters.http.urls")),
     path("v2/schema", SpectacularAPIView.as_view(), name="schema"),
     path("v2/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
@@ -22,4 +21,4 @@ urlpatterns = [
 urlpatterns.append(re_path(r"^(?:v2|sys)/", unknown_path))
 
 # Whatever escapes every other handler still answers JSON, never Django's HTML page.
-handler500 = "events.failures.server_error"
+handler500 = "adapters.http.failures.server_error"

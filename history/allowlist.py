@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from events.errors import ValidationError
+from kernel.errors import ValidationError
 
 MAX_QUERY_DEPTH = 10  # compound queries (bool, constant_score) inside each other
 MAX_QUERY_NODES = 200  # queries in one body, over every clause list and filter

@@ -11,9 +11,9 @@ class HistoryConfig(AppConfig):
         """Run the archiver inside the service process when configured to; SQL functions."""
         from django.db.backends.signals import connection_created
 
-        from events.background import register
         from history.archiver import start_in_process
         from history.sqlite_functions import register_functions
+        from kernel.tasks import register
 
         register(start_in_process)
         connection_created.connect(register_functions, dispatch_uid="history.sqlite_functions")

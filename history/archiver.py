@@ -25,16 +25,16 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
-from events import outages
 from events.broker import ArchiveItem, Broker, get_broker
-from events.context import RequestContext, new_correlation_id
 from events.event import is_persistent
-from events.failures import report_failure
-from events.lifecycle import on_stop
 from events.metrics import ARCHIVE_FAILURES, STORED, set_backlog
+from events.realtime.failures import report_failure
+from events.realtime.lifecycle import on_stop
 from history import get_history
 from history.base import History, HistoryUnavailable
-from workspaces.caller import PLATFORM_WORKSPACE
+from kernel import outages
+from kernel.caller import PLATFORM_WORKSPACE
+from kernel.context import RequestContext, new_correlation_id
 
 logger = logging.getLogger("history.archiver")
 
@@ -248,7 +248,7 @@ def archiver_from_settings(broker: Broker, history: History) -> Archiver:
 
 
 async def start_in_process() -> list[asyncio.Task]:
-    """The service process's archiver (``ARCHIVE_IN_PROCESS``), started by events.background."""
+    """The service process's archiver (``ARCHIVE_IN_PROCESS``), started by kernel.tasks."""
     if not settings.ARCHIVE_IN_PROCESS:
         return []
     archiver = archiver_from_settings(get_broker(), get_history())

@@ -11,21 +11,35 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
-from events.errors import NotImplementedByHistory
 from events.event import Envelope
 from events.filters import Filters
-from workspaces.caller import Caller
-
-if TYPE_CHECKING:
-    from history.fence import QueryBody
+from kernel import outages
+from kernel.caller import Caller
+from kernel.errors import DependencyDown, NotImplementedByHistory
 
 ASC, DESC = "asc", "desc"
 
 
-class HistoryUnavailable(Exception):
+class HistoryUnavailable(DependencyDown):
     """The history did not take or answer a request; the caller may retry."""
+
+    dependency = outages.HISTORY
+
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class QueryBody:
+    """A query body that passed the fence (``history.fence``): what a backend may run."""
+
+    query: dict[str, Any]
+    sort: list[Any] = field(default_factory=list)
+    limit: int = DEFAULT_LIMIT
+    aggs: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

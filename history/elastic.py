@@ -22,13 +22,12 @@ from elasticsearch import (
 from elasticsearch.exceptions import ApiError, TransportError
 from elasticsearch_dsl import AsyncSearch, Q
 
-from events.errors import ValidationError
 from events.event import Envelope
 from history import elastic_mapping as layout
-from history.base import History, HistoryUnavailable, SearchPage, SearchQuery
+from history.base import History, HistoryUnavailable, QueryBody, SearchPage, SearchQuery
 from history.elastic_query import fence_queries, search_queries
-from history.fence import QueryBody
-from workspaces.caller import Caller
+from kernel.caller import Caller
+from kernel.errors import ValidationError
 
 logger = logging.getLogger("history.elastic")
 REQUEST_TIMEOUT_SECS = 30

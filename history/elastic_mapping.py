@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 
 from events.event import Envelope, iso_from_ms
-from events.ids import timestamp_ms
 from history.documents import event_words, is_targeted, target_value
+from kernel.ids import timestamp_ms
 
 # Never sent back: search excludes them from `_source`.
 INTERNAL_FIELDS = ["@text", "@targeted"]

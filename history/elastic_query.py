@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from elasticsearch_dsl import Q
 from elasticsearch_dsl.query import Query
 
-from events.errors import ValidationError
 from events.filters import Filters, words
 from history.base import SearchQuery
 from history.elastic_mapping import WRAPPED_KEY
-from workspaces.caller import Caller
+from kernel.caller import Caller
+from kernel.errors import ValidationError
 
 
 def _escape_wildcard(text: str) -> str:

@@ -12,25 +12,14 @@ query can only narrow them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from events.errors import PermissionDenied, ValidationError
 from history.aggs_allowlist import check_aggs
 from history.allowlist import Checker, check_sort, refuse
-from history.query import DEFAULT_LIMIT, MAX_LIMIT
+from history.base import DEFAULT_LIMIT, MAX_LIMIT, QueryBody
+from kernel.errors import PermissionDenied, ValidationError
 
 BODY_KEYS = ("query", "sort", "limit", "aggs")
-
-
-@dataclass(frozen=True)
-class QueryBody:
-    """A checked query body."""
-
-    query: dict[str, Any]
-    sort: list[Any] = field(default_factory=list)
-    limit: int = DEFAULT_LIMIT
-    aggs: dict[str, Any] | None = None
 
 
 def _limit(value: Any) -> int:

@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from events.errors import ValidationError
 from events.filters import parse_filters
-from events.ids import normalize_id
-from history.base import ASC, DESC, SearchQuery
-from workspaces.caller import Caller
+from history.base import ASC, DEFAULT_LIMIT, DESC, MAX_LIMIT, SearchQuery
+from kernel.caller import Caller
+from kernel.errors import ValidationError
+from kernel.ids import normalize_id
 
 PAGING_KEYS = ("limit", "sort", "cursor", "afterDate", "beforeDate")
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 
 
 def decode_cursor(cursor: str) -> str:

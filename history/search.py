@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
-from events import outages
-from events.context import RequestContext
-from events.errors import NotImplementedByHistory, ServiceUnavailable
-from events.publishing import record_action
+from events.realtime.publishing import record_action
 from history import get_history
 from history.base import HistoryUnavailable
 from history.fence import parse_query_body
 from history.query import parse_search
-from workspaces.caller import AGGREGATE, Caller
+from kernel import outages
+from kernel.caller import AGGREGATE, Caller
+from kernel.context import RequestContext
+from kernel.errors import NotImplementedByHistory, ServiceUnavailable
 
 SEARCHED = "events.searched"
 T = TypeVar("T")

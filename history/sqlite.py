@@ -23,12 +23,12 @@ from django.utils.dateparse import parse_datetime
 
 from events.event import Envelope, iso_from_ms
 from events.filters import Filters, words
-from events.ids import timestamp_ms
 from history.base import ASC, History, HistoryUnavailable, SearchPage, SearchQuery
 from history.documents import envelope_fields, event_words, is_targeted, target_value
 from history.models import StoredEvent
 from history.sqlite_functions import FieldMatches, GlobMatches, escape_line
-from workspaces.caller import Caller
+from kernel.caller import Caller
+from kernel.ids import timestamp_ms
 
 logger = logging.getLogger("history.sqlite")
 STORE_CHUNK = 500

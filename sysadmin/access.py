@@ -14,8 +14,8 @@ import time
 from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 
-from events.middleware import InLoop
-from sysadmin.redaction import redact_query
+from adapters.http.middleware import InLoop
+from kernel.redaction import redact_query
 
 logger = logging.getLogger("events.access")
 

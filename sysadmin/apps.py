@@ -11,7 +11,7 @@ class SysadminConfig(AppConfig):
 
     def ready(self) -> None:
         """Route structlog through logging; listen for log level changes in the background."""
-        from events.background import register
+        from kernel.tasks import register
         from sysadmin.loglevels import start_listener
         from sysadmin.logs import configure_structlog
 

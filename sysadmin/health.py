@@ -15,8 +15,8 @@ from typing import Any
 
 from django.conf import settings
 
-from events import outages
 from events.broker import get_broker
+from kernel import outages
 
 logger = logging.getLogger("sysadmin.health")
 

@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 import orjson
 from django.conf import settings
 
-from events.errors import TooManyRequests
+from kernel.errors import TooManyRequests
+from kernel.redaction import REDACTED, redact_text
 from sysadmin.heapsnapshot import take_snapshot
-from sysadmin.redaction import REDACTED, redact_text
 
 SUFFIX = ".heapsnapshot"
 KEEP_FILES = 3

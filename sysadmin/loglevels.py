@@ -18,7 +18,7 @@ import orjson
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from events.errors import ValidationError
+from kernel.errors import ValidationError
 
 logger = logging.getLogger("sysadmin.loglevels")
 

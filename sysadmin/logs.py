@@ -3,10 +3,10 @@
 ``settings.LOGGING`` sends every record to :class:`StdoutHandler` with
 :class:`JsonFormatter` (structlog's ``ProcessorFormatter``). Each line is one
 JSON object: ``timestamp``, ``level``, ``logger``, ``message``, the request's
-``correlationId``, ``userId`` and ``workspaceId`` (from ``events.context``)
+``correlationId``, ``userId`` and ``workspaceId`` (from ``kernel.context``)
 when known, the ``extra`` fields of the call, and ``exception`` (the full
 stack trace) when there is one. Credentials in messages and in exception
-text are redacted (``workspaces.redaction``).
+text are redacted (``kernel.redaction``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import orjson
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-from events.context import correlation_id_var, user_id_var, workspace_id_var
-from sysadmin.redaction import redact_text
+from kernel.context import correlation_id_var, user_id_var, workspace_id_var
+from kernel.redaction import redact_text
 
 CONTEXT_VARS = (
     ("correlationId", correlation_id_var),

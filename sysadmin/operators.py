@@ -14,10 +14,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest
 
-from events.context import user_id_var
-from events.errors import NotAuthenticated, PermissionDenied
+from kernel.caller import PLATFORM_WORKSPACE, Caller
+from kernel.context import user_id_var
+from kernel.errors import NotAuthenticated, PermissionDenied
 from workspaces.auth import check_csrf, session_user
-from workspaces.caller import PLATFORM_WORKSPACE, Caller
 
 ADMIN_TOKEN_HEADER = "X-Admin-Token"  # noqa: S105 - a header name
 TOKEN_USER_ID = "admin-token"  # noqa: S105 - the audit user id

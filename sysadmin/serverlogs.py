@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sysadmin.redaction import redact_text
+from kernel.redaction import redact_text
 
 logger = logging.getLogger("daphne.access")
 

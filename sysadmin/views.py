@@ -18,10 +18,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from events.api import json_body, request_context
-from events.errors import ValidationError
-from events.publishing import record_action
-from events.serializers import ErrorSerializer
+from adapters.http.events_serializers import ErrorSerializer
+from adapters.http.workspace_view import json_body, request_context
+from events.realtime.publishing import record_action
+from kernel.caller import PLATFORM_WORKSPACE
+from kernel.errors import ValidationError
 from sysadmin import heapdump, loglevels
 from sysadmin.health import health
 from sysadmin.operators import Operator, require_operator
@@ -31,7 +32,6 @@ from sysadmin.serializers import (
     LoggersSerializer,
     LogLevelInputSerializer,
 )
-from workspaces.caller import PLATFORM_WORKSPACE
 
 logger = logging.getLogger("sysadmin")
 ADMIN_ERRORS = dict.fromkeys((401, 403, 500), ErrorSerializer)

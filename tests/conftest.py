@@ -130,8 +130,8 @@ async def _stop_feeds() -> AsyncIterator[None]:
     cut off half way when the loop cancels what is left.
     """
     yield
-    from events import outbox
-    from events.hub import get_hub
+    from events.realtime import outbox
+    from events.realtime.hub import get_hub
 
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(5):
@@ -151,7 +151,8 @@ def _no_kept_credentials() -> None:
 @pytest.fixture(autouse=True)
 def _no_outage_left() -> Iterator[None]:
     """Each test starts with every dependency answering and no error event kept."""
-    from events import error_events, outages
+    from events.realtime import error_events
+    from kernel import outages
 
     outages.forget()
     error_events.forget()
@@ -163,7 +164,7 @@ def _no_outage_left() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_log_context() -> None:
     """Each test starts outside any request: no correlation, user or workspace id."""
-    from events.context import correlation_id_var, user_id_var, workspace_id_var
+    from kernel.context import correlation_id_var, user_id_var, workspace_id_var
 
     for var in (correlation_id_var, user_id_var, workspace_id_var):
         var.set(None)

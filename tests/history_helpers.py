@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.test import AsyncClient, override_settings
 
-from events import outbox
 from events.broker import get_broker, reset_broker
+from events.realtime import outbox
 from history import get_history
 from history.archiver import Archiver
 

@@ -108,7 +108,7 @@ def _stop(processes: list[subprocess.Popen]) -> None:
         if process.poll() is None:
             process.terminate()
     for process in processes:
-        process.wait(timeout=30)  # a stop drains first (events.lifecycle)
+        process.wait(timeout=30)  # a stop drains first (events.realtime.lifecycle)
 
 
 @contextmanager

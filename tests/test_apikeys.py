@@ -14,7 +14,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from events.broker import get_broker
-from events.ids import ZERO_ID
+from kernel.ids import ZERO_ID
 from workspaces.models import ApiKey, Workspace, hash_key
 from workspaces.tokens import verify_token
 

@@ -17,10 +17,10 @@ from events.metrics import ARCHIVE_BACKLOG, ARCHIVE_FAILURES
 from history import get_history
 from history.archiver import Archiver, start_in_process
 from history.base import History, HistoryUnavailable, SearchQuery
+from kernel.caller import Caller
 from tests.conftest import REDIS_TEST_URL
 from tests.helpers import DEADLINE_SECS, eventually
 from tests.history_helpers import archive_all, emit, found_types
-from workspaces.caller import Caller
 
 pytestmark = pytest.mark.django_db(transaction=True)
 OWNER = Caller.for_user("acme", "olga", "owner")

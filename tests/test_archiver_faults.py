@@ -17,9 +17,9 @@ from django.test import AsyncClient, override_settings
 from prometheus_client import REGISTRY
 
 from events.broker import get_broker, reset_broker
-from events.ids import from_stream_id, to_stream_id
 from history import get_history, reset_history
 from history.archiver import Archiver
+from kernel.ids import from_stream_id, to_stream_id
 from tests.helpers import eventually
 from tests.history_helpers import archive_all
 from tests.redis_server import RedisServer
@@ -61,7 +61,7 @@ async def emit(key: str, event_type: str) -> dict:
 async def stored_ids(event_type: str) -> list[str]:
     from events.filters import parse_filters
     from history.base import SearchQuery
-    from workspaces.caller import Caller
+    from kernel.caller import Caller
 
     owner = Caller.for_user("acme", "olga", "owner")
     query = SearchQuery("acme", owner, parse_filters({"types": event_type}), limit=100, sort="asc")

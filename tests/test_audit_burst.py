@@ -61,12 +61,12 @@ async def test_every_socket_of_a_mass_disconnect_is_audited():
 
 
 async def test_an_event_the_broker_refuses_for_good_does_not_hold_back_the_others(redis_broker):
-    from events import outbox
     from events.broker import get_broker
-    from events.context import RequestContext
-    from events.ids import ZERO_ID
     from events.metrics import OWN_DROPPED
-    from events.publishing import record_action
+    from events.realtime import outbox
+    from events.realtime.publishing import record_action
+    from kernel.context import RequestContext
+    from kernel.ids import ZERO_ID
 
     redis.Redis.from_url(redis_broker).set(stream_key("broken"), "not a stream")  # WRONGTYPE
     dropped = OWN_DROPPED._value.get()

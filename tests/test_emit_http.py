@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from events.broker import get_broker
-from events.ids import ZERO_ID
+from kernel.ids import ZERO_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/v2/workspaces/acme/events"

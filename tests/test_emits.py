@@ -1,13 +1,13 @@
-"""A WebSocket connection's emits (events/emits.py): published in order, each answered once."""
+"""A WebSocket connection's emits (events/realtime/emits.py): in order, each answered once."""
 
 from __future__ import annotations
 
 import asyncio
 
-from events.emits import EmitPipeline
 from events.event import parse_client_event
+from events.realtime.emits import EmitPipeline
+from kernel.caller import Caller
 from tests.test_hub import CONTEXT
-from workspaces.caller import Caller
 
 EMITTER = Caller.for_api_key("acme", "tests", frozenset({"emit"}))
 

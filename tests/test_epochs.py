@@ -19,12 +19,12 @@ import websockets
 from django.test import override_settings
 
 from events.broker import reset_broker
-from events.errors import CursorExpired
 from events.event import parse_client_event
 from events.filters import Filters
-from events.hub import get_hub
-from events.publishing import publish
-from events.subscription import QueuedSubscription
+from events.realtime.hub import get_hub
+from events.realtime.publishing import publish
+from events.realtime.subscription import QueuedSubscription
+from kernel.errors import CursorExpired
 from tests.helpers import connect, next_frames, ws_client
 from tests.redis_server import RedisServer, redis_server
 from tests.servers import SERVERS, Deployment, deployment

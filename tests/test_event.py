@@ -5,7 +5,6 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from events.errors import EventTooLarge, ValidationError
 from events.event import (
     encode_stored,
     envelope_from_stored,
@@ -13,7 +12,8 @@ from events.event import (
     parse_batch,
     parse_client_event,
 )
-from events.ids import format_id, from_stream_id, parse_id, to_stream_id
+from kernel.errors import EventTooLarge, ValidationError
+from kernel.ids import format_id, from_stream_id, parse_id, to_stream_id
 
 
 @pytest.mark.parametrize("event_type", ["a", "orders.created", "A b_c-d.9", "x" * 128])

@@ -7,10 +7,10 @@ import json
 import pytest
 from django.test import AsyncClient, RequestFactory
 
+from adapters.http.failures import server_error
 from events.broker import get_broker
-from events.context import correlation_id_var
-from events.failures import server_error
-from events.ids import ZERO_ID
+from kernel.context import correlation_id_var
+from kernel.ids import ZERO_ID
 from tests.helpers import connect, next_frames
 
 pytestmark = pytest.mark.django_db(transaction=True)

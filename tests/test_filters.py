@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from events.errors import ValidationError
 from events.filters import parse_filters
+from kernel.errors import ValidationError
 
 EVENT = {
     "id": "0001764302400123-0000000000",

@@ -14,6 +14,7 @@ from events.filters import parse_filters
 from history import get_history
 from history.base import SearchQuery
 from history.fence import parse_query_body
+from kernel.caller import Caller
 from tests.history_helpers import (  # the fixtures: autouse in this module
     archive_all,
     close_history,  # noqa: F401
@@ -23,7 +24,6 @@ from tests.history_helpers import (  # the fixtures: autouse in this module
     memory_broker,  # noqa: F401
     search,
 )
-from workspaces.caller import Caller
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
-from events.errors import ValidationError
 from events.filters import parse_filters
+from kernel.errors import ValidationError
 from tests.helpers import connect, next_frames, no_frame, ws_client
 from tests.history_helpers import archive_all, emit, search
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from events.context import RequestContext
 from events.event import parse_client_event
 from events.filters import Filters, parse_filters
-from events.hub import DISPATCH_SLICE, get_hub
-from events.publishing import publish
-from events.subscription import QueuedSubscription
-from workspaces.caller import Caller
+from events.realtime.hub import DISPATCH_SLICE, get_hub
+from events.realtime.publishing import publish
+from events.realtime.subscription import QueuedSubscription
+from kernel.caller import Caller
+from kernel.context import RequestContext
 
 CALLER = Caller.for_api_key("acme", "tests", frozenset({"consume"}))
 CONTEXT = RequestContext(correlation_id="hub-test", transport="http", ip=None)

@@ -15,15 +15,15 @@ from django.test import override_settings
 
 import events.broker
 from events.broker.memory import MemoryBroker
-from events.errors import CursorExpired
 from events.event import parse_client_event
 from events.filters import Filters
-from events.hub import DISPATCH_SLICE, get_hub
-from events.ids import ZERO_ID
-from events.longpoll import poll
 from events.positions import Position, parse_position
-from events.publishing import publish
-from events.subscription import QueuedSubscription
+from events.realtime.hub import DISPATCH_SLICE, get_hub
+from events.realtime.longpoll import poll
+from events.realtime.publishing import publish
+from events.realtime.subscription import QueuedSubscription
+from kernel.errors import CursorExpired
+from kernel.ids import ZERO_ID
 from tests.test_hub import CALLER, CONTEXT
 
 
@@ -161,7 +161,7 @@ async def test_a_cancelled_long_poll_join_leaves_no_subscription_behind(gated):
 
 
 async def test_a_long_poll_join_that_fails_leaves_no_subscription_behind(gated, monkeypatch):
-    monkeypatch.setattr("events.hub.READ_COUNT", 1)  # a replay of two reads
+    monkeypatch.setattr("events.realtime.hub.READ_COUNT", 1)  # a replay of two reads
     await _emit()
     await _emit()
     gated.shut()

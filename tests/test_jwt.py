@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.test import AsyncClient, override_settings
 
-from events.errors import NotAuthenticated
+from kernel.errors import NotAuthenticated
 from tests.helpers import ws_client
 from workspaces.tokens import mint_token, verify_token
 

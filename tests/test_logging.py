@@ -13,7 +13,7 @@ import pytest
 import structlog
 from django.test import AsyncClient
 
-from events.context import correlation_id_var, user_id_var, workspace_id_var
+from kernel.context import correlation_id_var, user_id_var, workspace_id_var
 from tests.helpers import connect, ws_client
 
 pytestmark = pytest.mark.django_db(transaction=True)

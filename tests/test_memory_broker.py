@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from events.broker.memory import MemoryBroker
-from events.ids import ZERO_ID
+from kernel.ids import ZERO_ID
 
 
 async def test_reads_that_time_out_or_are_cancelled_leave_no_waiter_behind():

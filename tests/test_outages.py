@@ -14,7 +14,7 @@ import pytest
 from django.test import AsyncClient, override_settings
 
 from events.broker import get_broker
-from events.ids import ZERO_ID
+from kernel.ids import ZERO_ID
 from tests.helpers import connect, eventually, next_frames
 from tests.redis_server import RedisServer
 from tests.servers import free_port

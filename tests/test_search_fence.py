@@ -287,8 +287,8 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("query_part", "aggs", "path"), MALFORMED, ids=[p for *_, p in MALFORMED])
 def test_it_refuses_malformed_queries_and_aggregations_naming_the_path(query_part, aggs, path):
-    from events.errors import ValidationError
     from history.fence import parse_query_body
+    from kernel.errors import ValidationError
 
     body = {"query": query_part, **({"aggs": aggs} if aggs is not None else {})}
     with pytest.raises(ValidationError) as refused:

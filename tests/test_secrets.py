@@ -10,14 +10,14 @@ import pytest
 from django.conf import settings
 from django.test import AsyncClient
 
-from tests.helpers import ws_client
-from workspaces.redaction import (
+from kernel.redaction import (
     REDACTED,
     RedactSecretsFilter,
     redact_headers,
     redact_query,
     redact_text,
 )
+from tests.helpers import ws_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 KEY = "evk_0123456789ab_" + "s" * 43

@@ -1,4 +1,4 @@
-"""Event frames written straight to the client's socket (events.sockets), under uvicorn.
+"""Event frames written straight to the client's socket (events.realtime.sockets), under uvicorn.
 
 The server runs in the test's own process and event loop, on a loopback port,
 so the clients are real WebSocket clients over TCP and the application is the
@@ -19,10 +19,10 @@ import websockets
 from django.test import override_settings
 from prometheus_client import REGISTRY
 
-from events import consumers
+from adapters.websocket import consumer as consumers
 from events.frames import event_frame
-from events.hub import get_hub
-from events.subscription import SocketSubscription
+from events.realtime.hub import get_hub
+from events.realtime.subscription import SocketSubscription
 from eventsproject.asgi import router
 from tests.helpers import close_code, open_raw
 

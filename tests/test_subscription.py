@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from events.filters import Filters, parse_filters
-from events.ids import format_id
-from events.subscription import QueuedSubscription, SlowConsumer
-from workspaces.caller import Caller
+from events.realtime.subscription import QueuedSubscription, SlowConsumer
+from kernel.caller import Caller
+from kernel.ids import format_id
 
 READER = Caller.for_user("acme", "u-1", "viewer", session_id="s-1")
 

@@ -13,9 +13,9 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient, override_settings
 
-from events import outbox
 from events.broker import get_broker, reset_broker
-from events.ids import ZERO_ID
+from events.realtime import outbox
+from kernel.ids import ZERO_ID
 from sysadmin import heapdump, loglevels
 
 pytestmark = pytest.mark.django_db(transaction=True)

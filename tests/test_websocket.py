@@ -88,13 +88,13 @@ async def test_it_refuses_a_handshake_without_credentials(broker, workspace):
 async def test_an_unexpected_failure_at_connect_closes_with_1011_and_emits_an_error_event(
     broker, key, monkeypatch
 ):
-    import events.hub
+    import events.realtime.hub
 
     async def broken_join(*args, **kwargs):
         raise RuntimeError("injected")
 
     watcher = await connect(key, query="types=error")
-    monkeypatch.setattr(events.hub.Hub, "join", broken_join)
+    monkeypatch.setattr(events.realtime.hub.Hub, "join", broken_join)
     client = ws_client(headers=[(b"x-api-key", key.encode())])
     await client.connect(timeout=10)  # the defaults (1 s, 2 s) failed on a loaded CI machine
     closed = await client.receive_output(timeout=10)

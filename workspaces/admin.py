@@ -15,8 +15,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from kernel.caller import KEY_SCOPES
 from workspaces.audit import Actor
-from workspaces.caller import KEY_SCOPES
 from workspaces.keys import revoke_api_key, save_new_key
 from workspaces.models import ApiKey, Membership, Workspace, parse_scopes
 

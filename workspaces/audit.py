@@ -1,7 +1,7 @@
 """The audit trail of key management: ``apikeys.created`` and ``apikeys.revoked``.
 
 The admin and the ``createapikey`` command run synchronously; the events go
-out through :func:`events.publishing.record_action_now` once the database
+out through :func:`events.realtime.publishing.record_action_now` once the database
 transaction that made the change has committed, so a rolled-back change is
 never reported.
 """
@@ -15,9 +15,9 @@ from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.http import HttpRequest
 
-from events.context import RequestContext, accept_correlation_id, new_correlation_id
-from events.publishing import record_action_now
-from workspaces.caller import Caller
+from events.realtime.publishing import record_action_now
+from kernel.caller import Caller
+from kernel.context import RequestContext, accept_correlation_id, new_correlation_id
 from workspaces.models import ApiKey
 
 KEY_CREATED, KEY_REVOKED = "apikeys.created", "apikeys.revoked"

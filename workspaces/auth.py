@@ -33,9 +33,10 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from events.errors import NotAuthenticated, PermissionDenied, WorkspaceNotFound
+from kernel.caller import OWNER, Caller
+from kernel.database import database_sync_to_async
+from kernel.errors import NotAuthenticated, PermissionDenied, WorkspaceNotFound
 from workspaces import authcache
-from workspaces.caller import OWNER, Caller
 from workspaces.models import ApiKey, Membership, Workspace, hash_key, split_key
 from workspaces.tokens import TokenClaims, verify_token
 
@@ -228,8 +229,6 @@ async def aauthenticate_scope(
     query: Mapping[str, list[str]],
 ) -> Caller:
     """Authenticate a WebSocket handshake, off the event loop."""
-    from channels.db import database_sync_to_async
-
     return await database_sync_to_async(authenticate_scope)(scope, workspace_id, headers, query)
 
 

@@ -12,9 +12,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from kernel.caller import is_reserved_workspace
 from workspaces import authcache
 from workspaces.audit import KEY_CREATED, KEY_REVOKED, Actor, record_key_action
-from workspaces.caller import is_reserved_workspace
 from workspaces.models import ApiKey, Workspace, parse_scopes
 
 

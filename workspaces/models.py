@@ -11,7 +11,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from workspaces.caller import KEY_SCOPES, ROLES, is_reserved_workspace
+from kernel.caller import KEY_SCOPES, ROLES, is_reserved_workspace
 
 WORKSPACE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 KEY_PREFIX = "evk"

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from events.errors import NotAuthenticated
-from workspaces.caller import ROLES
+from kernel.caller import ROLES
+from kernel.errors import NotAuthenticated
 
 HS256, RS256 = "HS256", "RS256"
 ROLES_CLAIM = "workspaces"

@@ -11,10 +11,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from events.errors import CursorExpired
 from events.event import Envelope
-from events.ids import ZERO_ID
 from events.positions import RESET_MESSAGE, Position
+from kernel import outages
+from kernel.errors import CursorExpired, DependencyDown
+from kernel.ids import ZERO_ID
 
 AHEAD_MESSAGE = "The cursor is ahead of this workspace's stream; catch up through search"
 BEFORE_MESSAGE = (
@@ -22,8 +23,10 @@ BEFORE_MESSAGE = (
 )
 
 
-class BrokerUnavailable(Exception):
+class BrokerUnavailable(DependencyDown):
     """The broker does not answer (what a feed that cannot read tells a long poll)."""
+
+    dependency = outages.BROKER
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from events.broker.base import ArchiveItem, Broker, Page, StreamState
-from events.errors import CursorExpired
 from events.event import envelope_from_stored
-from events.ids import ZERO_ID, format_id, parse_id
 from events.positions import new_epoch
+from kernel.errors import CursorExpired
+from kernel.ids import ZERO_ID, format_id, parse_id
 
 ARCHIVE_RECLAIM_SECS = 30.0
 

@@ -24,10 +24,10 @@ from redis.exceptions import ResponseError
 
 from events.broker.base import ArchiveItem, Broker, Page, StreamState
 from events.broker.redis_archive import TRIM_SCRIPT, UnparsableLog
-from events.errors import CursorExpired
 from events.event import Envelope, envelope_from_stored
-from events.ids import ZERO_ID, from_stream_id, to_stream_id
 from events.positions import new_epoch
+from kernel.errors import CursorExpired
+from kernel.ids import ZERO_ID, from_stream_id, to_stream_id
 
 logger = logging.getLogger("events.broker.redis")
 

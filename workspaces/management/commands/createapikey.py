@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from kernel.caller import KEY_SCOPES
 from workspaces.audit import Actor
-from workspaces.caller import KEY_SCOPES
 from workspaces.keys import create_api_key
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workspaces.caller import ROLES, VIEWER
+from kernel.caller import ROLES, VIEWER
 from workspaces.keys import get_or_create_workspace
 from workspaces.tokens import DEFAULT_TOKEN_TTL_SECS, RESERVED_USER_PREFIX, mint_token
 

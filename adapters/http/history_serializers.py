@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from events.serializers import EVENT_ID_PATTERN, EnvelopeSerializer
-from history.query import DEFAULT_LIMIT, MAX_LIMIT
+from adapters.http.events_serializers import EVENT_ID_PATTERN, EnvelopeSerializer
+from history.base import DEFAULT_LIMIT, MAX_LIMIT
 
 
 class SearchQuerySerializer(serializers.Serializer):

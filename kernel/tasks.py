@@ -1,7 +1,7 @@
 """Background work owned by the service process (the archiver, listeners).
 
 Apps register a starter with :func:`register`; the ASGI application
-(:mod:`events.lifecycle`) calls :func:`ensure_started` at the server's
+(:mod:`events.realtime.lifecycle`) calls :func:`ensure_started` at the server's
 lifespan startup or on its first request or connection in an event loop, so
 the work runs in the server's loop whatever the server (Daphne, uvicorn).
 Each starter returns the tasks it started; :func:`stop_all` cancels them once

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from events.errors import ValidationError
+from kernel.errors import ValidationError
 
 _ID = re.compile(r"(\d{1,16})-(\d{1,10})")
 ZERO_ID = "0000000000000000-0000000000"

@@ -8,7 +8,7 @@ events go depends on the consumer:
 - :class:`QueuedSubscription` keeps them in a bounded outbox that the consumer
   takes from (a long poll, or a WebSocket reached only through ASGI);
 - :class:`SocketSubscription` writes their frames straight to the client's
-  socket (:mod:`events.sockets`), in the feed's own step.
+  socket (:mod:`events.realtime.sockets`), in the feed's own step.
 
 A consumer that does not keep up (a full outbox, or too many bytes its TCP
 connection has not taken) is a slow consumer: it is cut off instead of growing
@@ -23,13 +23,13 @@ import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from events.errors import CursorExpired
 from events.event import Envelope
 from events.filters import Filters
 from events.frames import Delivery, EventFrame
 from events.metrics import WEBSOCKET_DELIVERIES
-from events.sockets import DirectSocket
-from workspaces.caller import Caller
+from events.realtime.sockets import DirectSocket
+from kernel.caller import Caller
+from kernel.errors import CursorExpired
 
 
 class SlowConsumer(Exception):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from events import outages
 from events.broker.base import BrokerUnavailable
 from events.event import Envelope
 from events.filters import Filters
-from events.hub import get_hub
 from events.metrics import DELIVERED, LONGPOLL_WAITING
 from events.positions import Position
-from events.subscription import QueuedSubscription
-from workspaces.caller import Caller
+from events.realtime.hub import get_hub
+from events.realtime.subscription import QueuedSubscription
+from kernel import outages
+from kernel.caller import Caller
 
 MAX_EVENTS_PER_POLL = 500
 

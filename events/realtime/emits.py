@@ -17,10 +17,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from events.context import RequestContext
 from events.event import ClientEvent, Envelope
-from events.publishing import publish
-from workspaces.caller import Caller
+from events.realtime.publishing import publish
+from kernel.caller import Caller
+from kernel.context import RequestContext
 
 logger = logging.getLogger("events.emits")
 

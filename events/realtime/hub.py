@@ -18,14 +18,14 @@ import contextlib
 import logging
 from typing import Protocol
 
-from events import outages
 from events.broker import Broker, get_broker
 from events.broker.base import StreamState
-from events.errors import CursorExpired
 from events.event import Envelope
 from events.frames import Delivery, event_frame
 from events.positions import RESET_MESSAGE, Position
-from events.subscription import Subscription
+from events.realtime.subscription import Subscription
+from kernel import outages
+from kernel.errors import CursorExpired
 
 logger = logging.getLogger("events.hub")
 

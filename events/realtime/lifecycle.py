@@ -4,7 +4,7 @@ A stop (SIGINT, SIGTERM) must not lose what the service acknowledged. In order:
 the server stops accepting; every open WebSocket is closed with 1001 (going away,
 so clients reconnect elsewhere and resume with ``lastEventId``) and its
 ``events.unsubscribed`` audit is queued; the service's own events queue
-(:mod:`events.outbox`) is published; the registered drains run (the archiver
+(:mod:`events.realtime.outbox`) is published; the registered drains run (the archiver
 finishes its batch and archives what the broker still holds: with the embedded
 broker, that is everything not yet in the history); background tasks stop.
 Each step is bounded, the whole by ``STOP_TIMEOUT_SECS`` (20 s: give the process
@@ -33,7 +33,8 @@ from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any, Protocol
 
-from events import background, error_events, outbox
+from events.realtime import error_events, outbox
+from kernel import tasks
 
 logger = logging.getLogger("events.lifecycle")
 
@@ -121,7 +122,7 @@ async def drain() -> None:
             error_events.kept(),
         )
     await outbox.close()
-    await background.stop_all()
+    await tasks.stop_all()
     logger.info("stopped")
 
 
@@ -183,14 +184,14 @@ class LifecycleMiddleware:
         if scope["type"] == "lifespan":
             await self.lifespan(receive, send)
             return
-        await background.ensure_started()
+        await tasks.ensure_started()
         await self.app(scope, receive, send)
 
     async def lifespan(self, receive: Callable, send: Callable) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await background.ensure_started()
+                await tasks.ensure_started()
                 _put_in_front_of_server_signals()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -9,29 +9,29 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from events import longpoll
-from events.api import WorkspaceView, json_body, request_context
-from events.errors import NotFound, ValidationError
-from events.event import parse_batch
-from events.filters import parse_filters, query_params
-from events.positions import parse_position
-from events.publishing import publish
-from events.serializers import (
+from adapters.http.events_serializers import (
     EmitInputSerializer,
     EmitOutputSerializer,
     ErrorSerializer,
     PollOutputSerializer,
     PollQuerySerializer,
 )
-from history.views import get_events, search_schema
-from workspaces.caller import CONSUME, EMIT
+from adapters.http.history_views import get_events, search_schema
+from adapters.http.workspace_view import WorkspaceView, json_body, request_context
+from events.event import parse_batch
+from events.filters import parse_filters, query_params
+from events.positions import parse_position
+from events.realtime import longpoll
+from events.realtime.publishing import publish
+from kernel.caller import CONSUME, EMIT
+from kernel.errors import NotFound, ValidationError
 
 ERRORS = dict.fromkeys((400, 401, 403, 404, 413, 500, 503), ErrorSerializer)
 POLL_PARAMS = ("cursor", "timeout")
 
 
 class EventsView(WorkspaceView):
-    """Emit events (POST); searching the history (GET) lives in ``history.views``."""
+    """Emit events (POST); searching the history (GET) lives in ``adapters.http.history_views``."""
 
     @extend_schema(
         operation_id="emit_events",
@@ -49,7 +49,7 @@ class EventsView(WorkspaceView):
 
     @search_schema
     async def get(self, request: Request, workspace_id: str) -> Response:
-        """Search the history; the work is in ``history.views``."""
+        """Search the history; the work is in ``adapters.http.history_views``."""
         return await get_events(self, request, workspace_id)
 
 

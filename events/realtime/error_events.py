@@ -14,11 +14,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from events import outages
-from events.context import RequestContext
 from events.event import ClientEvent
-from events.publishing import publish
-from workspaces.caller import Caller
+from events.realtime.publishing import publish
+from kernel import outages
+from kernel.caller import Caller
+from kernel.context import RequestContext
 
 logger = logging.getLogger("events.failures")
 

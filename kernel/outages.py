@@ -1,7 +1,7 @@
 """Dependencies that do not answer: one stack trace per outage, one line per failure after it.
 
 A Redis or Elasticsearch that does not answer is not a bug of the request that met
-it: the caller gets 503 ``ServiceUnavailable`` (``events.failures``), and the log
+it: the caller gets 503 ``ServiceUnavailable`` (``events.realtime.failures``), and the log
 gets the first failure with its full stack trace, then one line per failure (with
 the correlation id the log adds) until the dependency answers again, then one
 ``recovered`` line. Whoever sees the dependency answer (a publish, a feed's read,
@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from events.broker.base import BrokerUnavailable
-from history.base import HistoryUnavailable
+from kernel.errors import DependencyDown
 
 logger = logging.getLogger("events.outages")
 
@@ -28,10 +27,8 @@ BROKER = "broker"
 HISTORY = "history"
 CAUSE_DEPTH = 5
 REASON_CHARS = 200
-_BY_TYPE: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
-    ((BrokerUnavailable, RedisConnectionError, RedisTimeoutError), BROKER),
-    ((HistoryUnavailable,), HISTORY),
-)
+# The Redis client's own "no answer" errors: the broker's, wherever they surface.
+_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 @dataclass
@@ -51,9 +48,10 @@ def dependency_of(exc: BaseException | None) -> str | None:
     for _ in range(CAUSE_DEPTH):
         if exc is None:
             return None
-        for types, dependency in _BY_TYPE:
-            if isinstance(exc, types):
-                return dependency
+        if isinstance(exc, DependencyDown):
+            return exc.dependency
+        if isinstance(exc, _REDIS_DOWN):
+            return BROKER
         exc = exc.__cause__ or exc.__context__
     return None
 

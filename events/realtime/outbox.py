@@ -23,9 +23,9 @@ import weakref
 from collections import deque
 from dataclasses import dataclass
 
-from events import outages
 from events.broker import get_broker
 from events.metrics import EMITTED, OWN_DROPPED, OWN_QUEUED
+from kernel import outages
 
 logger = logging.getLogger("events.outbox")
 

@@ -1,88 +1,28 @@
-"""The one place where unexpected failures are handled.
+"""Unexpected failures of HTTP requests: the log line, the error event, the 500 or 503.
 
-A failure is logged with its stack trace and context, written as an ``error``
-event to the workspace, and answered with the generic internal error body; a
-dependency that does not answer (``events.outages``) is answered 503
-``ServiceUnavailable`` with ``Retry-After`` instead, its error event kept until
-the broker answers again (``events.error_events``).
-HTTP views (DRF or plain Django) reach :func:`handle_request_failure` through
-``events.middleware.FailureMiddleware``; :func:`server_error` is Django's
-``handler500`` for what escapes even that; WebSocket consumers call
-:func:`report_failure` themselves.
+Views (DRF or plain Django) reach :func:`handle_request_failure` through
+``adapters.http.middleware.FailureMiddleware``; :func:`server_error` is Django's
+``handler500`` for what escapes even that. The log and the error event are
+``events.realtime.failures``'; this module turns them into responses.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from events import error_events, outages
-from events.context import RequestContext, correlation_id_var, user_id_var, workspace_id_var
-from events.error_events import ErrorEvent
-from events.errors import ServiceUnavailable, service_error_response
-from workspaces.caller import Caller
+from adapters.http.errors import service_error_response
+from events.realtime.failures import internal_error_body, log_failure, report_failure
+from kernel import outages
+from kernel.caller import Caller
+from kernel.context import RequestContext, correlation_id_var, user_id_var, workspace_id_var
+from kernel.errors import ServiceUnavailable
 
-logger = logging.getLogger("events.failures")
 _background: set[asyncio.Task] = set()
-
-INTERNAL_ERROR = "InternalError"
-INTERNAL_MESSAGE = "Internal error"
-
-
-def internal_error_body(correlation_id: str | None) -> dict[str, Any]:
-    """The only thing a client learns about an unexpected failure."""
-    return {"error": INTERNAL_ERROR, "message": INTERNAL_MESSAGE, "correlationId": correlation_id}
-
-
-def error_description(exc: BaseException, correlation_id: str | None) -> dict[str, Any]:
-    """The ``error`` of an error event: every viewer reads it, so only the class, never
-    the exception's text (it may hold secrets); the text is in the log under the same id."""
-    name = type(exc).__name__
-    return {
-        "error": INTERNAL_ERROR,
-        "message": name,
-        "exception": name,
-        "correlationId": correlation_id,
-        "level": "error",
-    }
-
-
-async def report_failure(
-    exc: BaseException,
-    *,
-    workspace_id: str | None,
-    caller: Caller | None,
-    context: RequestContext,
-    where: str,
-    logged: bool = False,
-) -> dict[str, Any]:
-    """Log the failure, emit its ``error`` event, and return the client's error body.
-
-    A dependency that does not answer is the client's 503 (``ServiceUnavailable``);
-    anything else is the generic 500.
-    """
-    if not logged:
-        log_failure(exc, where)
-    if workspace_id:
-        error = error_description(exc, context.correlation_id)
-        await error_events.emit(ErrorEvent(workspace_id, caller, context, where, error))
-    if outages.dependency_of(exc):
-        return ServiceUnavailable().as_body()
-    return internal_error_body(context.correlation_id)
-
-
-def log_failure(exc: BaseException, where: str) -> None:
-    """The stack of an unexpected failure; for an outage, its first stack, then one line."""
-    dependency = outages.dependency_of(exc)
-    if dependency:
-        outages.failed(dependency, exc, where)
-    else:
-        logger.error("unexpected failure in %s", where, exc_info=exc)
 
 
 def request_caller(request: HttpRequest, workspace_id: str) -> Caller | None:

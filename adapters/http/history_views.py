@@ -1,4 +1,4 @@
-"""HTTP adapters of search: ``GET .../events`` (via ``events.views.EventsView``)
+"""HTTP adapters of search: ``GET .../events`` (via ``adapters.http.events_views.EventsView``)
 and ``POST .../search``. Parse, authorize, call :mod:`history.search`, format."""
 
 from __future__ import annotations
@@ -8,17 +8,17 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from events.api import WorkspaceView, json_body, request_context
-from events.filters import query_params
-from events.serializers import ErrorSerializer
-from history.search import search_events, search_query_body
-from history.serializers import (
+from adapters.http.events_serializers import ErrorSerializer
+from adapters.http.history_serializers import (
     QueryBodySerializer,
     QueryResultSerializer,
     SearchOutputSerializer,
     SearchQuerySerializer,
 )
-from workspaces.caller import SEARCH
+from adapters.http.workspace_view import WorkspaceView, json_body, request_context
+from events.filters import query_params
+from history.search import search_events, search_query_body
+from kernel.caller import SEARCH
 
 ERRORS = dict.fromkeys((400, 401, 403, 404, 500, 503), ErrorSerializer)
 

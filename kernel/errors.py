@@ -3,18 +3,13 @@
 Each error has a machine-readable ``code`` (the contract's ``error`` field)
 and an HTTP ``status``. The same error renders as an HTTP body and as a
 WebSocket error frame; anything else becomes the generic internal error in
-``sysadmin.failures`` (the one place that handles the unexpected).
+``events.realtime.failures`` (the one place that handles the unexpected). Rendering them
+as HTTP responses is the adapters' work (``adapters.http.errors``).
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
-from django.http import JsonResponse
-from rest_framework import exceptions as drf_exceptions
-from rest_framework.response import Response
-
-R = TypeVar("R", Response, JsonResponse)
+from typing import Any
 
 
 class ServiceError(Exception):
@@ -125,52 +120,7 @@ class ServiceUnavailable(RetryLater):
     default_retry_after_secs = 5
 
 
-_DRF_ERRORS: list[tuple[type[Exception], type[ServiceError]]] = [
-    (drf_exceptions.ParseError, ValidationError),
-    (drf_exceptions.ValidationError, ValidationError),
-    (drf_exceptions.NotAuthenticated, NotAuthenticated),
-    (drf_exceptions.AuthenticationFailed, NotAuthenticated),
-    (drf_exceptions.PermissionDenied, PermissionDenied),
-    (drf_exceptions.NotFound, NotFound),
-    (drf_exceptions.MethodNotAllowed, MethodNotAllowed),
-    (drf_exceptions.UnsupportedMediaType, UnsupportedMediaType),
-    (drf_exceptions.Throttled, TooManyRequests),
-]
+class DependencyDown(Exception):
+    """A dependency (the broker, the history) did not answer; ``kernel.outages`` tracks it."""
 
-
-def from_drf(exc: Exception) -> ServiceError | None:
-    """Translate one of DRF's own exceptions into ours."""
-    for drf_type, ours in _DRF_ERRORS:
-        if isinstance(exc, drf_type):
-            detail = getattr(exc, "detail", None)
-            if isinstance(detail, str):
-                return ours(str(detail))
-            return ours(details=detail)
-    return None
-
-
-def _with_retry_after(response: R, error: ServiceError) -> R:
-    if isinstance(error, RetryLater):
-        response["Retry-After"] = str(error.retry_after_secs)
-    return response
-
-
-def error_response(error: ServiceError) -> Response:
-    """Render a service error as a DRF response."""
-    return _with_retry_after(Response(error.as_body(), status=error.status), error)
-
-
-def service_error_response(error: ServiceError) -> JsonResponse:
-    """Render a service error as a plain Django response (outside DRF's views)."""
-    return _with_retry_after(JsonResponse(error.as_body(), status=error.status), error)
-
-
-def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's EXCEPTION_HANDLER: our errors and DRF's in the contract's shape.
-
-    Unexpected exceptions are re-raised and answered by the failure middleware.
-    """
-    error = exc if isinstance(exc, ServiceError) else from_drf(exc)
-    if error is None:
-        return None
-    return error_response(error)
+    dependency = "dependency"

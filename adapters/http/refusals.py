@@ -5,9 +5,9 @@ than ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` parameters (``TooManyFieldsSent``), a
 body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (``RequestDataTooBig``), a host
 name outside ``ALLOWED_HOSTS`` (``DisallowedHost``), and others. Left to
 Django, each answers its HTML 400 page and logs a stack trace (under DRF, even
-a 500). :class:`events.middleware.DjangoRefusalMiddleware` parses what Django parses lazily up
-front, so these are answered before any view; what is raised later goes
-through :func:`refusal_response` too (``events.middleware.FailureMiddleware``).
+a 500). :class:`adapters.http.middleware.DjangoRefusalMiddleware` parses what Django
+parses lazily up front, so these are answered before any view; what is raised later goes
+through :func:`refusal_response` too (``adapters.http.middleware.FailureMiddleware``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from django.core.exceptions import (
 )
 from django.http import HttpResponse
 
-from events.errors import RequestTooLarge, ServiceError, ValidationError, service_error_response
+from adapters.http.errors import service_error_response
+from kernel.errors import RequestTooLarge, ServiceError, ValidationError
 
 logger = logging.getLogger("events.refusals")
 REFUSED = (SuspiciousOperation, BadRequest)

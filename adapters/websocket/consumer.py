@@ -20,16 +20,33 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.sessions import InstanceSessionWrapper
 from django.conf import settings
 
-from events import lifecycle
-from events.context import (
+from events.event import Envelope, parse_client_event
+from events.filters import Filters, parse_filters
+from events.frames import text_frame
+from events.metrics import CONNECTED, SLOW_CONSUMERS, WEBSOCKET_DELIVERIES
+from events.positions import Position, parse_position
+from events.realtime import lifecycle
+from events.realtime.emits import EmitPipeline
+from events.realtime.failures import report_failure
+from events.realtime.hub import get_hub
+from events.realtime.publishing import record_action
+from events.realtime.recheck import Recheck
+from events.realtime.sockets import DirectSocket, direct_socket
+from events.realtime.subscription import (
+    QueuedSubscription,
+    SlowConsumer,
+    SocketSubscription,
+    Subscription,
+)
+from kernel.caller import CONSUME, EMIT, Caller
+from kernel.context import (
     RequestContext,
     accept_correlation_id,
     correlation_id_var,
     user_id_var,
     workspace_id_var,
 )
-from events.emits import EmitPipeline
-from events.errors import (
+from kernel.errors import (
     CursorExpired,
     NotAuthenticated,
     PermissionDenied,
@@ -38,24 +55,7 @@ from events.errors import (
     ValidationError,
     WorkspaceNotFound,
 )
-from events.event import Envelope, parse_client_event
-from events.failures import report_failure
-from events.filters import Filters, parse_filters
-from events.frames import text_frame
-from events.hub import get_hub
-from events.metrics import CONNECTED, SLOW_CONSUMERS, WEBSOCKET_DELIVERIES
-from events.positions import Position, parse_position
-from events.publishing import record_action
-from events.recheck import Recheck
-from events.sockets import DirectSocket, direct_socket
-from events.subscription import (
-    QueuedSubscription,
-    SlowConsumer,
-    SocketSubscription,
-    Subscription,
-)
 from workspaces.auth import aauthenticate_scope
-from workspaces.caller import CONSUME, EMIT, Caller
 
 logger = logging.getLogger("events.websocket")
 

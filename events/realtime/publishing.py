@@ -11,13 +11,13 @@ from typing import Any
 
 from django.conf import settings
 
-from events import outages
 from events.broker import get_broker
-from events.context import RequestContext
 from events.event import ClientEvent, Envelope, Source, encode_stored, stored_form
 from events.metrics import EMITTED
-from events.outbox import Pending, outbox
-from workspaces.caller import Caller
+from events.realtime.outbox import Pending, outbox
+from kernel import outages
+from kernel.caller import Caller
+from kernel.context import RequestContext
 
 # The workspace of what the service itself does across workspaces: its operators'
 # actions and the archiver's failures.
@@ -73,7 +73,7 @@ async def record_action(
     caller: Caller | None,
     context: RequestContext,
 ) -> None:
-    """Queue an audit event about an action (:mod:`events.outbox`); never fail the action."""
+    """Queue an audit event about an action (``events.realtime.outbox``); never fail it."""
     try:
         form = stored_form(
             _action_event(event_type, payload), source_for(workspace_id, caller, context)

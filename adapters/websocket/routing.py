@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from events.consumers import EventsConsumer
+from adapters.websocket.consumer import EventsConsumer
 
 websocket_urlpatterns = [
     path("v2/workspaces/<str:workspace_id>/events", EventsConsumer.as_asgi()),

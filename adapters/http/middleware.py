@@ -6,16 +6,17 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
 
-from events.context import (
+from adapters.http.errors import service_error_response
+from adapters.http.failures import handle_request_failure
+from adapters.http.refusals import REFUSED, refusal_response
+from kernel.context import (
     CORRELATION_HEADER,
     accept_correlation_id,
     correlation_id_var,
     user_id_var,
     workspace_id_var,
 )
-from events.errors import ServiceError, service_error_response
-from events.failures import handle_request_failure
-from events.refusals import REFUSED, refusal_response
+from kernel.errors import ServiceError
 
 # Django answers these itself (404, 403); they are not failures.
 DJANGO_ANSWERS = (Http404, DjangoPermissionDenied)

@@ -2,8 +2,8 @@
 
 Views stay thin: they parse, call :func:`WorkspaceView.authorize`, call plain
 functions and format. Errors of ours render in the contract's shape (see
-``events.errors``); anything unexpected becomes the generic internal error
-in ``events.failures``, with its ``error`` event, in one place.
+``kernel.errors``); anything unexpected becomes the generic internal error
+in ``events.realtime.failures``, with its ``error`` event, in one place.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from django.core.exceptions import RequestDataTooBig
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from events.context import RequestContext, user_id_var, workspace_id_var
-from events.errors import PermissionDenied, RequestTooLarge, ValidationError
+from adapters.http.auth_schema import WorkspaceAutoSchema
+from kernel.caller import Caller
+from kernel.context import RequestContext, user_id_var, workspace_id_var
+from kernel.errors import PermissionDenied, RequestTooLarge, ValidationError
 from workspaces.auth import authenticate_request
-from workspaces.caller import Caller
-from workspaces.schema import WorkspaceAutoSchema
 
 logger = logging.getLogger("events.api")
 
@@ -69,7 +69,7 @@ class WorkspaceView(APIView):
         return caller
 
     def handle_exception(self, exc: Exception) -> Response:
-        # Unexpected exceptions go on to events.middleware.FailureMiddleware, the one place
+        # Unexpected exceptions go on to adapters.http.middleware.FailureMiddleware, the one place
         # that logs them, emits their error event and answers the generic 500.
         django_request: Any = getattr(self.request, "_request", self.request)
         django_request.caller = self.caller

@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from events.context import CORRELATION_HEADER, accept_correlation_id
-from events.errors import RequestTooLarge
+from kernel.context import CORRELATION_HEADER, accept_correlation_id
+from kernel.errors import RequestTooLarge
 
 logger = logging.getLogger("events.access")
 Scope = dict[str, Any]
