@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from benchmarks import wsclient
-from benchmarks.worker import ws_url
+from tools.benchmarks import wsclient
+from tools.benchmarks.worker import ws_url
 
 ACK_WAIT_SECS = 10.0
 NOTHING = "bench-emitter.none"  # the emitter subscribes to no event

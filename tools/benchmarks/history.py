@@ -1,6 +1,6 @@
 """Benchmark of the history: archive throughput into noida-db, and search latency.
 
-    python -m benchmarks.history [--events 100000] [--archivers 1] [--rate 0]
+    python -m tools.benchmarks.history [--events 100000] [--archivers 1] [--rate 0]
         [--es-url URL] [--redis-url redis://127.0.0.1:6379/11] [--json out.json]
 
 Starts noida-db (Elasticsearch API) on a free port in 9250-9299 unless --es-url is
@@ -44,7 +44,7 @@ PUBLISH_BATCH = 100
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.history", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m tools.benchmarks.history", description=__doc__)
     p.add_argument("--events", type=int, default=100_000)
     p.add_argument("--event-bytes", type=int, default=1024)
     p.add_argument("--rate", type=float, default=0, help="events/s to publish; 0: flat out")

@@ -1,6 +1,6 @@
 """How soon a waiting long poll answers after a matching emit.
 
-    python -m benchmarks.longpoll --url http://127.0.0.1:8000 --api-key KEY [--rounds 50]
+    python -m tools.benchmarks.longpoll --url http://127.0.0.1:8000 --api-key KEY [--rounds 50]
 
 Each round starts a long poll at the current end of the stream, lets it wait,
 emits one matching event over HTTP, and measures the time from sending the emit

@@ -1,10 +1,10 @@
 """Sweep: the delivery benchmark over (consumers, events/s) pairs and server modes, and a plot.
 
-    python -m benchmarks.sweep --modes daphne:2,uvicorn:2 --points 100x100,100x200,100x500 \
+    python -m tools.benchmarks.sweep --modes daphne:2,uvicorn:2 --points 100x100,100x200,100x500 \
         --duration 15 --json sweep.json --plot sweep.png
 
 Each point starts fresh service processes (``--spawn``), runs
-:mod:`benchmarks.delivery` and keeps its report; the plot shows p99 latency
+:mod:`tools.benchmarks.delivery` and keeps its report; the plot shows p99 latency
 against the deliveries per second achieved, one line per mode.
 """
 
@@ -15,13 +15,13 @@ import json
 import sys
 from typing import Any
 
-from benchmarks import delivery
-from benchmarks.stats import table
+from tools.benchmarks import delivery
+from tools.benchmarks.stats import table
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     """The sweep's own options; the rest go to every delivery run."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.sweep", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m tools.benchmarks.sweep", description=__doc__)
     p.add_argument("--modes", default="daphne:2,uvicorn:2", help="server:N list (--spawn)")
     p.add_argument("--points", default="100x100,100x200,100x500", help="CONSUMERSxRATE list")
     p.add_argument("--repeat", type=int, default=1)

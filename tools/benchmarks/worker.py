@@ -1,6 +1,6 @@
 """A load-generator process holding WebSocket and long-poll consumers.
 
-Started by :mod:`benchmarks.delivery` with ``multiprocessing`` (spawn). It
+Started by :mod:`tools.benchmarks.delivery` with ``multiprocessing`` (spawn). It
 connects its consumers, says ready, keeps a shared count of measured
 deliveries up to date, and on stop hands back its tallies and latencies.
 """
@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 
 import orjson
 
-from benchmarks import wsclient
-from benchmarks.tally import Tally
+from tools.benchmarks import wsclient
+from tools.benchmarks.tally import Tally
 
 PROGRESS_SECS = 0.1
 LONGPOLL_TIMEOUT_SECS = 10

@@ -1,7 +1,7 @@
 """Idle connections benchmark: what N idle WebSocket consumers cost one service process.
 
-    python -m benchmarks.idle --spawn daphne --connections 1000
-    python -m benchmarks.idle --url http://127.0.0.1:8500 --pid 1234 --api-key KEY
+    python -m tools.benchmarks.idle --spawn daphne --connections 1000
+    python -m tools.benchmarks.idle --url http://127.0.0.1:8500 --pid 1234 --api-key KEY
 
 It warms the process up (a few connections opened and closed, so lazy imports
 and background work are loaded), reads its RSS, opens N subscribed consumers
@@ -20,10 +20,10 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks import wsclient
-from benchmarks.procs import listening_pids, rss_bytes
-from benchmarks.servers import Servers, create_api_key
-from benchmarks.worker import ws_url
+from tools.benchmarks import wsclient
+from tools.benchmarks.procs import listening_pids, rss_bytes
+from tools.benchmarks.servers import Servers, create_api_key
+from tools.benchmarks.worker import ws_url
 
 BUDGET_MB = 60.0
 WARMUP_CONNECTIONS = 20
@@ -33,7 +33,7 @@ CONNECT_BATCH = 50
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.idle", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m tools.benchmarks.idle", description=__doc__)
     p.add_argument("--url", default="", help="a running service process")
     p.add_argument("--pid", type=int, default=0, help="its pid (default: found by port)")
     p.add_argument("--spawn", default="", help="start one server: daphne, uvicorn, ...")

@@ -1,11 +1,11 @@
 """Delivery benchmark: C consumers of one workspace, R events/s, latency of each delivery.
 
-    python -m benchmarks.delivery --spawn daphne:2 --consumers 100 --rate 200 \
+    python -m tools.benchmarks.delivery --spawn daphne:2 --consumers 100 --rate 200 \
         --duration 20 --warmup 5 --json out.json
 
 or against running service processes::
 
-    python -m benchmarks.delivery --url http://127.0.0.1:8500 --url http://127.0.0.1:8501 \
+    python -m tools.benchmarks.delivery --url http://127.0.0.1:8500 --url http://127.0.0.1:8501 \
         --api-key KEY --consumers 100 --rate 200
 
 Consumers are spread over the service processes and over ``--client-procs``
@@ -32,10 +32,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from benchmarks import emitter, hostile, worker
-from benchmarks.procs import Watch, listening_pids
-from benchmarks.servers import Servers, create_api_key
-from benchmarks.stats import latency_ms, table
+from tools.benchmarks import emitter, hostile, worker
+from tools.benchmarks.procs import Watch, listening_pids
+from tools.benchmarks.servers import Servers, create_api_key
+from tools.benchmarks.stats import latency_ms, table
 
 READY_TIMEOUT_SECS = 120.0
 GENERATOR_MAX_CORES = 0.7
@@ -55,7 +55,7 @@ class Target:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.delivery", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m tools.benchmarks.delivery", description=__doc__)
     p.add_argument("--url", action="append", default=[], help="a service process (repeat)")
     p.add_argument("--spawn", default="", help="start servers: daphne:N, uvicorn:N")
     p.add_argument("--broker", choices=["redis", "memory"], default="redis")

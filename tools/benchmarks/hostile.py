@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from benchmarks import wsclient
-from benchmarks.worker import ws_url
+from tools.benchmarks import wsclient
+from tools.benchmarks.worker import ws_url
 
 SUBSCRIBE_ANSWER_SECS = 2.0
 HOSTILE_TYPE = "a" * 128

@@ -1,6 +1,6 @@
 """Bridges benchmark: how a service process hears of each event, three ways, through Redis.
 
-    python -m benchmarks.bridges --rate 500 --events 5000 --json bridges.json
+    python -m tools.benchmarks.bridges --rate 500 --events 5000 --json bridges.json
 
 The hub of each service process must learn of every event of a workspace
 (docs/SIZING.md). This measures, for one listening process, what that costs
@@ -43,7 +43,7 @@ PAD = "x" * 300  # about the size of a small event
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.bridges", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m tools.benchmarks.bridges", description=__doc__)
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--rate", type=float, default=500)

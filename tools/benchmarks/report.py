@@ -1,6 +1,6 @@
 """Markdown tables of benchmark reports, for docs/SIZING.md.
 
-    python -m benchmarks.report sweep.json [more.json ...]
+    python -m tools.benchmarks.report sweep.json [more.json ...]
 
 Reads what ``benchmarks.sweep --json`` or ``benchmarks.delivery --json`` wrote.
 """

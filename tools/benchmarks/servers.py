@@ -1,6 +1,6 @@
 """Start and stop service processes for a benchmark (Daphne or uvicorn).
 
-``--spawn daphne:2`` in :mod:`benchmarks.delivery` starts two Daphne processes
+``--spawn daphne:2`` in :mod:`tools.benchmarks.delivery` starts two Daphne processes
 on consecutive ports with the same database and broker, like a scaled
 deployment on one machine, and stops them at the end.
 """
