@@ -4,7 +4,11 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from eventsproject.startup import refuse_without_static_files
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventsproject.settings")
+# Production mode needs `manage.py collectstatic` first: one line, before anything else.
+refuse_without_static_files()
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

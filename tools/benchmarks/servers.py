@@ -104,6 +104,8 @@ class Servers:
 
     def start(self) -> Servers:
         """Start the processes and wait until they listen."""
+        # Production mode refuses to start without collected static files (eventsproject/startup).
+        manage(self.var_dir, "collectstatic", "--noinput", "--verbosity", "0")
         env = {**os.environ, **PRODUCTION_ENV, "EVENTS_VAR_DIR": self.var_dir}
         env["REDIS_URL"] = self.redis_url
         env.update(self.extra_env)
