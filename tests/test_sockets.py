@@ -19,8 +19,8 @@ import websockets
 from django.test import override_settings
 from prometheus_client import REGISTRY
 
-from adapters.websocket import consumer as consumers
 from events.frames import event_frame
+from events.realtime import connection as connections
 from events.realtime.hub import get_hub
 from events.realtime.subscription import SocketSubscription
 from eventsproject.asgi import router
@@ -160,7 +160,7 @@ async def test_a_client_that_stops_reading_is_cut_off_with_4008(uvicorn_port, ke
 
 @override_settings(EVENTS_WS_BUFFER_MAX_BYTES=256 * 1024)
 async def test_a_slow_client_that_never_reads_again_is_dropped(uvicorn_port, key, monkeypatch):
-    monkeypatch.setattr(consumers, "SLOW_CLOSE_SECS", 0.2)
+    monkeypatch.setattr(connections, "SLOW_CLOSE_SECS", 0.2)
     _, writer = await open_raw(uvicorn_port, key)
     await fill_until_cut_off(uvicorn_port, key)
     feed = get_hub().feeds["acme"]
