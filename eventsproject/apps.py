@@ -1,4 +1,5 @@
-"""The project as an app: its own pages' templates and static files, its start-up checks."""
+"""The project as an app: its own pages' templates and static files, its start-up checks,
+and the wiring done once at start-up."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ from django.apps import AppConfig
 
 
 class EventsProjectConfig(AppConfig):
-    """``eventsproject`` in INSTALLED_APPS: the landing page and the static-files check."""
+    """``eventsproject`` in INSTALLED_APPS: the landing page, the static-files check, the
+    control plane's bus."""
 
     name = "eventsproject"
     verbose_name = "Events service"
 
     def ready(self) -> None:
-        """Register the system checks (``eventsproject.startup``)."""
+        """Register the system checks (``eventsproject.startup``); the control plane travels
+        over the channel layer (``adapters/control_bus.py``)."""
+        from adapters import control_bus
         from eventsproject import startup  # noqa: F401 - registers its checks
+
+        control_bus.install()

@@ -11,8 +11,8 @@ class WorkspacesConfig(AppConfig):
 
     def ready(self) -> None:
         """Load the configured JWT public keys (a bad file stops the start-up); wire the cache."""
-        from workspaces.authcache import connect_signals
+        from workspaces import changes
         from workspaces.tokens import check_configuration
 
         check_configuration()
-        connect_signals()
+        changes.connect()

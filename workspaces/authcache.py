@@ -2,9 +2,10 @@
 
 Every HTTP request (a long poll, an emit) authenticated from scratch: two ORM
 queries, a quarter of its CPU. Found keys and workspaces are kept for
-``EVENTS_AUTH_CACHE_SECS`` (default 5; 0 keeps nothing). This process forgets
-them at once when a key is revoked or a key or workspace is saved or deleted
-here; another process sees the change within that time. A secret that
+``EVENTS_AUTH_CACHE_SECS`` (default 5; 0 keeps nothing). Every process forgets
+them at once when a key is revoked, or a key, member or workspace is saved or deleted
+(``workspaces.changes``, through the control plane); a process that missed that message
+sees the change within that time. A secret that
 matched nothing is never kept, so a wrong guess always costs a lookup.
 """
 
@@ -14,7 +15,6 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db.models.signals import post_delete, post_save
 
 MAX_ENTRIES = 10_000
 
@@ -51,15 +51,6 @@ WORKSPACES = TtlCache()
 
 
 def forget_all(**_: Any) -> None:
-    """Forget every kept key and workspace (also a model signal receiver)."""
+    """Forget every kept key and workspace."""
     KEYS.clear()
     WORKSPACES.clear()
-
-
-def connect_signals() -> None:
-    """Forget on every save or delete of a key or a workspace in this process."""
-    from workspaces.models import ApiKey, Workspace
-
-    for model in (ApiKey, Workspace):
-        post_save.connect(forget_all, sender=model, dispatch_uid=f"authcache-save-{model}")
-        post_delete.connect(forget_all, sender=model, dispatch_uid=f"authcache-del-{model}")

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from kernel.caller import is_reserved_workspace
-from workspaces import authcache
+from workspaces import changes
 from workspaces.audit import KEY_CREATED, KEY_REVOKED, Actor, record_key_action
 from workspaces.models import ApiKey, Workspace, parse_scopes
 
@@ -61,7 +61,7 @@ def revoke_api_key(key: ApiKey, *, actor: Actor | None = None) -> bool:
         revoked_at=timezone.now()
     )
     key.refresh_from_db(fields=["revoked_at"])
-    authcache.forget_all()
+    changes.credentials_changed(key.workspace.slug)
     if updated and actor is not None:
         record_key_action(KEY_REVOKED, key, actor)
     return bool(updated)

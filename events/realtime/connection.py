@@ -150,7 +150,9 @@ class Connection:
         self.connected = True
         self.socket = self.transport.direct_socket()
         self.recheck = Recheck(
-            settings.EVENTS_WS_RECHECK_SECS, lambda: self._check_again(authenticate)
+            settings.EVENTS_WS_RECHECK_SECS,
+            lambda: self._check_again(authenticate),
+            workspace_id=self.workspace_id,
         )
         self.recheck.start()
         CONNECTED.labels(transport=TRANSPORT).inc()
