@@ -10,10 +10,12 @@ class SysadminConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Route structlog through logging; listen for log level changes in the background."""
+        """Route structlog through logging; apply log level changes from every process."""
+        from events.realtime import control
         from kernel.tasks import register
-        from sysadmin.loglevels import start_listener
+        from sysadmin import loglevels
         from sysadmin.logs import configure_structlog
 
         configure_structlog()
-        register(start_listener)
+        control.on(control.LOG_LEVEL_CHANGED, loglevels.apply_change)
+        register(loglevels.start)

@@ -14,10 +14,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from events.realtime import control
 from kernel.errors import ValidationError
 
 logger = logging.getLogger("sysadmin.loglevels")
@@ -25,9 +25,7 @@ logger = logging.getLogger("sysadmin.loglevels")
 ROOT = "root"
 LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
 LOGGER_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
-CHANNEL = "events:sys:logging"
 LEVELS_KEY = "events:sys:logging:levels"
-RETRY_SECS = 1.0
 SERVICE_LOGGERS = ("events", "history", "workspaces", "sysadmin", "django")
 Apply = Callable[[str, str], None]
 
@@ -56,7 +54,7 @@ def levels(name: str | None = None) -> dict[str, str]:
 
 def check_name(name: str) -> str:
     """Return a valid logger name or raise ValidationError."""
-    if not LOGGER_NAME.match(name):
+    if not isinstance(name, str) or not LOGGER_NAME.match(name):
         raise ValidationError(
             "logger must be 1 to 200 letters, digits, '.', '_' or '-'", details={"field": "logger"}
         )
@@ -92,35 +90,37 @@ def _client(url: str) -> aioredis.Redis:
 
 
 async def broadcast(name: str, level: str, *, url: str | None = None) -> bool:
-    """Publish a change to the other processes; False without Redis."""
+    """Tell every process, and remember for those that start later; False without Redis."""
     url = url if url is not None else settings.REDIS_URL
-    if not url:
-        return False
-    message = orjson.dumps({"logger": name, "level": level, "replica": settings.EVENTS_REPLICA})
-    client = _client(url)
-    try:
-        await client.hset(LEVELS_KEY, name, level)
-        await client.publish(CHANNEL, message)
-    finally:
-        await client.aclose()
-    return True
+    if url:
+        client = _client(url)
+        try:
+            await client.hset(LEVELS_KEY, name, level)
+        finally:
+            await client.aclose()
+    await control.broadcast(control.LOG_LEVEL_CHANGED, logger=name, level=level)
+    return bool(url)
 
 
-def handle_message(data: bytes, apply: Apply) -> None:
-    """Apply one published change; log and skip a malformed one."""
+def apply_change(message: control.Message, apply: Apply = apply_level) -> None:
+    """Control handler: apply a level another process (or this one) set; skip a bad one."""
     try:
-        change = orjson.loads(data)
-        _apply_checked(change["logger"], change["level"], apply)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValidationError):
-        logger.warning("ignored a malformed log level change: %r", data[:200])
+        _apply_checked(message.get("logger"), message.get("level"), apply)
+    except ValidationError:
+        logger.warning("ignored a malformed log level change: %.200r", message)
 
 
 def _apply_checked(name: Any, level: Any, apply: Apply) -> None:
     apply(check_name(name), check_level(level))
 
 
-async def _apply_remembered(client: aioredis.Redis, apply: Apply) -> None:
-    remembered = await client.hgetall(LEVELS_KEY)
+async def apply_remembered(url: str, apply: Apply = apply_level) -> None:
+    """Apply the levels set before this process started."""
+    client = _client(url)
+    try:
+        remembered = await client.hgetall(LEVELS_KEY)
+    finally:
+        await client.aclose()
     for name, level in remembered.items():
         try:
             _apply_checked(_text(name), _text(level), apply)
@@ -132,38 +132,11 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def _listen_once(url: str, apply: Apply, ready: asyncio.Event | None) -> None:
-    client = _client(url)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    try:
-        await pubsub.subscribe(CHANNEL)
-        await _apply_remembered(client, apply)
-        if ready is not None:
-            ready.set()
-        async for message in pubsub.listen():
-            handle_message(message["data"], apply)
-    finally:
-        await pubsub.aclose()
-        await client.aclose()
-
-
-async def listen(
-    url: str, apply: Apply = apply_level, *, ready: asyncio.Event | None = None
-) -> None:
-    """Apply the changes other processes publish, until cancelled; reconnect on errors."""
-    while True:
+async def start() -> list[asyncio.Task]:
+    """Background starter: the levels set before this process started, when Redis is there."""
+    if settings.REDIS_URL:
         try:
-            await _listen_once(url, apply, ready)
-        except asyncio.CancelledError:
-            raise
+            await apply_remembered(settings.REDIS_URL)
         except Exception:
-            logger.exception("log level listener lost Redis; retrying in %.0fs", RETRY_SECS)
-        await asyncio.sleep(RETRY_SECS)
-
-
-async def start_listener() -> list[asyncio.Task]:
-    """Background starter: listen for log level changes when Redis is configured."""
-    if not settings.REDIS_URL:
-        return []
-    task = asyncio.get_running_loop().create_task(listen(settings.REDIS_URL))
-    return [task]
+            logger.exception("could not read the remembered log levels")
+    return []

@@ -8,15 +8,19 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient, override_settings
 
 from events.broker import get_broker, reset_broker
-from events.realtime import outbox
+from events.realtime import control, outbox
 from kernel.ids import ZERO_ID
 from sysadmin import heapdump, loglevels
+from tests.conftest import REDIS_TEST_URL, flush_redis
+from tests.helpers import eventually
+from tests.servers import deployment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -230,51 +234,59 @@ async def test_a_level_change_is_audited_in_the_platform_workspace(
     assert event["source"]["workspaceId"] == "platform"
 
 
-async def start_listener(url: str, received: list[tuple[str, str]]) -> asyncio.Task:
-    ready = asyncio.Event()
-    task = asyncio.create_task(
-        loglevels.listen(url, lambda name, level: received.append((name, level)), ready=ready)
-    )
-    await asyncio.wait_for(ready.wait(), 5)
-    return task
+ADMIN = "test-admin-token-for-processes-0123"
 
 
-async def until(condition) -> None:
-    async with asyncio.timeout(5):
-        while not condition():  # noqa: ASYNC110 - other processes' work, no event to wait on
-            await asyncio.sleep(0.02)
+async def level_on(running, index: int, name: str) -> str:
+    async with httpx.AsyncClient(base_url=running.http(index)) as client:
+        response = await client.get(f"/sys/logging?logger={name}", headers=as_admin(ADMIN))
+    assert response.status_code == 200, response.text
+    return response.json()["loggers"][name]
 
 
-async def test_a_change_reaches_every_service_process(redis_broker, admin_token, restore_levels):
-    first: list[tuple[str, str]] = []
-    second: list[tuple[str, str]] = []
-    listeners = [
-        await start_listener(redis_broker, first),
-        await start_listener(redis_broker, second),
-    ]
-    response = await AsyncClient().put(
-        "/sys/logging",
-        json.dumps({"logger": "events", "level": "DEBUG"}),
-        content_type="application/json",
-        headers=as_admin(admin_token),
-    )
-    assert response.status_code == 200
-    await until(lambda: ("events", "DEBUG") in first and ("events", "DEBUG") in second)
-    late: list[tuple[str, str]] = []
-    listeners.append(await start_listener(redis_broker, late))
-    assert ("events", "DEBUG") in late
-    for task in listeners:
-        task.cancel()
-    await asyncio.gather(*listeners, return_exceptions=True)
+async def test_a_change_reaches_every_service_process():
+    flush_redis()
+    settings = {"REDIS_URL": REDIS_TEST_URL, "EVENTS_ADMIN_TOKEN": ADMIN}
+    with deployment(2, server="uvicorn", **settings) as running:
+        async with httpx.AsyncClient(base_url=running.http(0)) as client:
+            response = await client.put(
+                "/sys/logging",
+                json={"logger": "events.hub", "level": "DEBUG"},
+                headers=as_admin(ADMIN),
+            )
+        assert response.status_code == 200
+        assert response.json() == {"loggers": {"events.hub": "DEBUG"}}
+        await eventually(lambda: _level_is(running, 1, "events.hub", "DEBUG"))
+        # A process that starts later applies what was set before it.
+        await asyncio.to_thread(running.restart, 1)
+        assert await level_on(running, 1, "events.hub") == "DEBUG"
+    flush_redis()
 
 
-async def test_the_listener_applies_a_published_level_in_its_process(redis_broker, restore_levels):
-    task = asyncio.create_task(loglevels.listen(redis_broker))
-    await asyncio.sleep(0)
-    await loglevels.broadcast("events", "ERROR", url=redis_broker)
-    await until(lambda: logging.getLogger("events").level == logging.ERROR)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+async def _level_is(running, index: int, name: str, level: str) -> bool:
+    return await level_on(running, index, name) == level
+
+
+async def test_a_control_message_sets_the_level_in_this_process(restore_levels):
+    await control.deliver({"kind": control.LOG_LEVEL_CHANGED, "logger": "events", "level": "ERROR"})
+    assert logging.getLogger("events").level == logging.ERROR
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"logger": "events", "level": "LOUD"},
+        {"logger": "x" * 201, "level": "DEBUG"},
+        {"logger": "events;rm", "level": "DEBUG"},
+        {"level": "DEBUG"},
+    ],
+    ids=["unknown-level", "huge-name", "bad-name", "no-logger"],
+)
+async def test_a_bad_control_message_changes_no_level(change, restore_levels, caplog):
+    before = logging.getLogger("events").level
+    await control.deliver({"kind": control.LOG_LEVEL_CHANGED, **change})
+    assert logging.getLogger("events").level == before
+    assert "ignored a malformed" in caplog.text
 
 
 # --- /sys/heapdump ---------------------------------------------------------------
