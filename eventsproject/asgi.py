@@ -2,14 +2,17 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from django.core.handlers.asgi import ASGIHandler
 
 from eventsproject.startup import refuse_without_static_files
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventsproject.settings")
-# Production mode needs `manage.py collectstatic` first: one line, before anything else.
+# What django.core.asgi.get_asgi_application() does, with a check in between: production
+# mode needs `manage.py collectstatic` first (one line, before any middleware is loaded).
+django.setup(set_prefix=False)
 refuse_without_static_files()
-django_asgi_app = get_asgi_application()
+django_asgi_app = ASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

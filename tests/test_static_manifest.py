@@ -7,9 +7,12 @@ service says so once, at start-up, and does not start.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.core.checks import run_checks
@@ -71,3 +74,30 @@ def test_a_storage_without_a_manifest_needs_none(tmp_path) -> None:
     with override_settings(DEBUG=False, STATIC_ROOT=tmp_path):
         found = run_checks(include_deployment_checks=True, tags=["staticfiles"])
     assert found == []
+
+
+def _collected_before(static_root: Path, tmp_path: Path, new_file: str) -> Path:
+    """A copy of the collected files as an older version collected them: without ``new_file``."""
+    copy = shutil.copytree(static_root, tmp_path / "static")
+    manifest = json.loads((copy / "staticfiles.json").read_text())
+    del manifest["paths"][new_file]
+    (copy / "staticfiles.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_files_collected_by_another_version_are_refused_too(tmp_path, static_root) -> None:
+    stale = _collected_before(static_root, tmp_path, "eventsproject/landing.css")
+    argv = [a.format(port=free_port()) for a in SERVERS["uvicorn"]]
+    started = _run([*argv, "eventsproject.asgi:application"], tmp_path, stale)
+    assert started.returncode != 0
+    assert "eventsproject/landing.css" in started.stderr
+    assert "manage.py collectstatic" in started.stderr
+    assert "Traceback" not in started.stderr
+
+
+def test_the_check_names_what_another_version_did_not_collect(tmp_path, static_root) -> None:
+    stale = _collected_before(static_root, tmp_path, "eventsproject/icon.png")
+    with override_settings(DEBUG=False, STATIC_ROOT=stale, STORAGES=MANIFEST_STORAGE):
+        found = run_checks(include_deployment_checks=True, tags=["staticfiles"])
+    assert [message.id for message in found] == ["eventsproject.E002"]
+    assert "eventsproject/icon.png" in found[0].msg
