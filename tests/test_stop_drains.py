@@ -15,6 +15,7 @@ import signal
 import httpx
 import pytest
 
+from tests.conftest import REDIS_TEST_URL, flush_redis
 from tests.helpers import close_code, open_raw, read_frame
 from tests.servers import SERVERS, Deployment, deployment
 from tests.test_redis_faults import archived
@@ -90,3 +91,28 @@ async def test_a_stop_closes_websockets_with_1001_and_audits_them(server):
     assert code == GOING_AWAY
     [audit] = reply.json()["result"]["events"]
     assert audit["payload"]["code"] == GOING_AWAY
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+async def test_a_stop_is_clean_every_background_task_stopped_by_its_owner(server, tmp_path):
+    """With Redis (the most background work: a feed, the archiver, the outbox's writer, the
+    control listener), a stop ends each before the loop does: no "Task was destroyed but
+    it is pending", no stack, a clean exit."""
+    flush_redis()
+    output = tmp_path / "server.log"
+    with deployment(1, server=server, output=output, REDIS_URL=REDIS_TEST_URL) as running:
+        reader, writer = await open_raw(running.ports[0], running.key)
+        await live(reader, running)  # a feed, the archiver and the listeners are running
+        exit_code = stop(running, 0, signal.SIGTERM)
+        writer.close()
+    flush_redis()
+    log = output.read_text()
+    # uvicorn re-raises the signal once it has shut down, so that its exit tells it.
+    assert exit_code in (0, -signal.SIGTERM)
+    assert '"message":"stopped"' in log
+    for sign_of_an_unowned_task in (
+        "was destroyed but it is pending",
+        "Traceback",
+        "Exception ignored",
+    ):
+        assert sign_of_an_unowned_task not in log
