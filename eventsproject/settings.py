@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from eventsproject.databases import HISTORY_DB, databases
 from eventsproject.devsecrets import dev_secret, refuse_public
 from eventsproject.env import envbool, envint, envlist, envstr
 
@@ -92,13 +93,15 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": envstr("EVENTS_DB_PATH", str(VAR_DIR / "events.sqlite3")),
-        "OPTIONS": {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"},
-    }
-}
+# The shared state (workspaces, members, API keys, users, sessions): SQLite, or the
+# PostgreSQL database of DATABASE_URL that every host shares (eventsproject/databases.py).
+DATABASE_URL = envstr("DATABASE_URL")
+DATABASES = databases(
+    DATABASE_URL,
+    sqlite_path=envstr("EVENTS_DB_PATH", str(VAR_DIR / "events.sqlite3")),
+    history_path=envstr("EVENTS_HISTORY_DB_PATH", str(VAR_DIR / "history.sqlite3")),
+)
+DATABASE_ROUTERS = ["eventsproject.databases.HistoryRouter"] if HISTORY_DB in DATABASES else []
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
