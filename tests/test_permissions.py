@@ -215,6 +215,30 @@ async def test_an_unknown_workspace_is_404_for_a_valid_caller(broker, cast):
     assert await ws_open(cast["owner"], workspace_id="nowhere") == 4404
 
 
+# A NUL character is a lookup SQLite answers and PostgreSQL refuses (its text cannot hold
+# one): ids and credentials that carry one find nothing, on every database.
+NUL = "%00"
+
+
+async def test_a_workspace_id_with_a_nul_character_is_404_not_a_failure(broker, cast):
+    for caller in ("owner", "key:all"):
+        response = await poll_http(cast[caller], workspace_id=f"ac{NUL}me")
+        assert response.status_code == 404, response.content
+        assert response.json()["error"] == "WorkspaceNotFound"
+    assert await ws_open(cast["owner"], workspace_id=f"ac{NUL}me") == 4404
+
+
+async def test_a_key_or_a_user_id_with_a_nul_character_is_refused_not_a_failure(
+    broker, cast, make_token
+):
+    assert await ws_open({}, query=f"apiKey=evk_{NUL}_x") == 4401
+    assert await ws_open({}, query=f"apiKey=evk_0123456789ab_{NUL}") == 4401
+    token = make_token("u\x00-owner", role=None)
+    stranger = {"Authorization": f"Bearer {token}"}
+    assert (await poll_http(stranger)).status_code == 403
+    assert await ws_open(stranger) == 4403
+
+
 async def test_anonymous_callers_get_401_even_for_an_unknown_workspace(broker, workspace):
     # Credentials are checked first, so anonymous callers cannot probe which workspaces exist.
     for workspace_id in ("acme", "nowhere"):
@@ -236,6 +260,7 @@ async def test_browsers_may_pass_credentials_in_the_websocket_query(
     await client.disconnect()
 
 
+@pytest.mark.django_db(transaction=True, databases="__all__")  # the history's too, if its own
 async def test_search_is_guarded_at_the_door(broker, cast):
     response = await AsyncClient().get(EMIT_URL.format("acme"), headers=cast["key:emit"])
     if response.status_code == 405:

@@ -37,7 +37,15 @@ from kernel.caller import OWNER, Caller
 from kernel.database import database_sync_to_async
 from kernel.errors import NotAuthenticated, PermissionDenied, WorkspaceNotFound
 from workspaces import authcache
-from workspaces.models import ApiKey, Membership, Workspace, hash_key, split_key
+from workspaces.models import (
+    NUL,
+    ApiKey,
+    Membership,
+    Workspace,
+    hash_key,
+    is_workspace_id,
+    split_key,
+)
 from workspaces.tokens import TokenClaims, verify_token
 
 BEARER = "bearer"
@@ -159,7 +167,9 @@ def find_workspace(workspace_id: str) -> Workspace:
     """The workspace; WorkspaceNotFound (404) if it does not exist."""
     workspace = authcache.WORKSPACES.get(workspace_id)
     if workspace is None:
-        workspace = Workspace.objects.filter(slug=workspace_id).first()
+        # An id no workspace can have finds none (PostgreSQL refuses a NUL even in a lookup).
+        ok = is_workspace_id(workspace_id)
+        workspace = Workspace.objects.filter(slug=workspace_id).first() if ok else None
         if workspace is None:
             raise WorkspaceNotFound(f"unknown workspace {workspace_id!r}")
         authcache.WORKSPACES.put(workspace_id, workspace)
@@ -167,6 +177,8 @@ def find_workspace(workspace_id: str) -> Workspace:
 
 
 def _member_role(workspace: Workspace, user_id: str) -> str | None:
+    if NUL in user_id:  # no member has one; PostgreSQL refuses even to compare it
+        return None
     memberships = Membership.objects.filter(workspace=workspace, user_id=user_id)
     return memberships.values_list("role", flat=True).first()
 

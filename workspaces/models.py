@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from django.core.exceptions import ValidationError
@@ -15,6 +16,15 @@ from kernel.caller import KEY_SCOPES, ROLES, is_reserved_workspace
 
 WORKSPACE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 KEY_PREFIX = "evk"
+# What a stored key's lookup prefix can be (secrets.token_hex(6), the column holds 16).
+KEY_LOOKUP = re.compile(r"[0-9a-f]{1,16}")
+# A character no stored text can hold: PostgreSQL refuses it even in a lookup.
+NUL = "\x00"
+
+
+def is_workspace_id(value: str) -> bool:
+    """Whether a workspace could have this id (anything else finds none, on every database)."""
+    return re.fullmatch(WORKSPACE_ID_PATTERN, value) is not None
 
 
 class Workspace(models.Model):
@@ -129,6 +139,6 @@ class ApiKey(models.Model):
 def split_key(plain: str) -> str | None:
     """Return the lookup prefix of a presented key, or None if it is malformed."""
     parts = plain.split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or not KEY_LOOKUP.fullmatch(parts[1]):
         return None
     return parts[1]
