@@ -29,7 +29,11 @@ def flush_redis() -> None:
     client.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+# scripts/test's PostgreSQL pass runs the tenant tests on one broker: the database is what differs.
+BROKERS = os.environ.get("EVENTS_TEST_BROKERS", "memory,redis").split(",")
+
+
+@pytest.fixture(params=BROKERS)
 def broker(request: pytest.FixtureRequest) -> Iterator[str]:
     """Run the test on each broker; yields its name."""
     url = REDIS_TEST_URL if request.param == "redis" else ""
@@ -61,6 +65,24 @@ def own_redis() -> Iterator[RedisServer]:
         reset_broker()
         yield server
         reset_broker()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker) -> Iterator[None]:
+    """pytest-django's test databases; on PostgreSQL dropped even with connections left open.
+
+    ORM calls made through ``sync_to_async`` leave a connection in each worker thread; the
+    server would refuse to drop a database still in use (``DATABASE_URL`` set: scripts/test).
+    """
+    yield
+    from django.db import connections
+
+    if connections["default"].vendor == "postgresql":
+        with django_db_blocker.unblock(), connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture
