@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -125,12 +126,43 @@ def deployment(
         key = manage(env, "createapikey", "acme", "--name", "tests")
         running = Deployment([], key, env, server, output=output)
         try:
-            for _ in range(count):
-                port, process = _start(server, env, output)
-                running.ports.append(port)
-                running.processes.append(process)
-            for port, process in zip(running.ports, running.processes, strict=True):
-                wait_until_up(port, process)
+            _start_all(running, [env] * count)
+            yield running
+        finally:
+            _stop(running.processes)
+
+
+def _start_all(running: Deployment, envs: list[dict[str, str]]) -> None:
+    """Start a process per environment, then wait until each answers."""
+    for env in envs:
+        port, process = _start(running.server, env, running.output)
+        running.ports.append(port)
+        running.processes.append(process)
+    for port, process in zip(running.ports, running.processes, strict=True):
+        wait_until_up(port, process)
+
+
+@contextmanager
+def hosts(count: int, *, output: Path | None = None, **settings: str) -> Iterator[Deployment]:
+    """``count`` Daphne processes as on separate hosts: each its own ``EVENTS_VAR_DIR``.
+
+    What they share is in ``settings`` (``DATABASE_URL``, ``REDIS_URL``): no SQLite file,
+    no development secret of a shared folder. Host 0 migrates and creates the key.
+    """
+    with contextlib.ExitStack() as stack:
+        envs = [
+            {
+                **os.environ,
+                "EVENTS_VAR_DIR": stack.enter_context(tempfile.TemporaryDirectory()),
+                "DJANGO_DEBUG": "true",
+                **settings,
+            }
+            for _ in range(count)
+        ]
+        manage(envs[0], "migrate", "--verbosity", "0")
+        running = Deployment([], manage(envs[0], "createapikey", "acme"), envs[0], output=output)
+        try:
+            _start_all(running, envs)
             yield running
         finally:
             _stop(running.processes)
