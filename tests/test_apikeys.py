@@ -119,6 +119,16 @@ def test_createapikey_refuses_unknown_scopes_and_bad_workspace_ids(transactional
     assert not ApiKey.objects.exists()
 
 
+def test_createapikey_refuses_a_name_longer_than_a_key_name_can_be(transactional_db):
+    # SQLite would store it whole, PostgreSQL refuse it with a DataError: both say why now.
+    with pytest.raises(CommandError, match="at most 100 characters"):
+        run("createapikey", "acme", "--name", "n" * 101)
+    assert not ApiKey.objects.exists()
+    assert not Workspace.objects.filter(slug="acme").exists()
+    run("createapikey", "acme", "--name", "n" * 100)
+    assert ApiKey.objects.get().name == "n" * 100
+
+
 def test_createapikey_writes_apikeys_created_to_the_audit_trail(broker, transactional_db):
     run("createapikey", "acme", "--name", "billing")
     [event] = [e for e in stored_events("acme") if e["type"] == "apikeys.created"]

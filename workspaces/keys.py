@@ -42,6 +42,10 @@ def create_api_key(
         workspace = get_or_create_workspace(workspace_slug)
         key = ApiKey(workspace=workspace, name=name or f"key-{secrets.token_hex(3)}")
         key.scopes = ",".join(parse_scopes(scopes))
+        try:  # the columns' bounds: SQLite would not hold them, PostgreSQL refuse with a 500
+            key.clean_fields(exclude={"prefix", "hashed_key"})
+        except DjangoValidationError as exc:
+            raise ValueError(f"invalid API key: {' '.join(exc.messages)}") from None
         plain = save_new_key(key, actor=actor)
     return key, plain
 
