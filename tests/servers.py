@@ -147,7 +147,8 @@ def hosts(count: int, *, output: Path | None = None, **settings: str) -> Iterato
     """``count`` Daphne processes as on separate hosts: each its own ``EVENTS_VAR_DIR``.
 
     What they share is in ``settings`` (``DATABASE_URL``, ``REDIS_URL``): no SQLite file,
-    no development secret of a shared folder. Host 0 migrates and creates the key.
+    no development secret of a shared folder. Each host migrates, as the image does at its
+    start; host 0 creates the key.
     """
     with contextlib.ExitStack() as stack:
         envs = [
@@ -159,7 +160,8 @@ def hosts(count: int, *, output: Path | None = None, **settings: str) -> Iterato
             }
             for _ in range(count)
         ]
-        manage(envs[0], "migrate", "--verbosity", "0")
+        for env in envs:  # the database once, then each host's own SQLite history file
+            manage(env, "migrate", "--verbosity", "0")
         running = Deployment([], manage(envs[0], "createapikey", "acme"), envs[0], output=output)
         try:
             _start_all(running, envs)

@@ -120,3 +120,31 @@ async def test_a_key_revoked_on_one_host_is_refused_and_disconnected_on_the_othe
         await eventually(refused_on_host_1)
         assert await poll_status(running, 1, key) == 401
         assert await close_code(socket) == 4401
+
+
+async def history_ids(running: Deployment, index: int, event_type: str) -> set[str]:
+    """The ids of the events of ``event_type`` that host ``index``'s history holds."""
+    async with httpx.AsyncClient(base_url=running.http(index)) as client:
+        response = await client.get(
+            "/v2/workspaces/acme/events",
+            params={"types": event_type, "limit": "100"},
+            headers={"X-Api-Key": running.key},
+        )
+    assert response.status_code == 200, response.text
+    return {event["id"] for event in response.json()["result"]["events"]}
+
+
+async def test_the_sqlite_histories_of_the_hosts_hold_every_event_once_between_them(two_hosts):
+    # With DATABASE_URL on PostgreSQL each host's SQLite history is a file of its own, and
+    # the archivers share the work: one host's history holds its share (docs/OPERATIONS.md).
+    running, _ = two_hosts
+    sent = await emit(running, 1, *[{"type": "archived.one", "payload": n} for n in range(20)])
+
+    async def archived() -> bool:
+        held = [await history_ids(running, index, "archived.one") for index in (0, 1)]
+        return sum(len(ids) for ids in held) >= len(sent)
+
+    await eventually(archived)
+    first, second = [await history_ids(running, index, "archived.one") for index in (0, 1)]
+    assert first | second == {event["id"] for event in sent}
+    assert not first & second
