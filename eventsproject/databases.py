@@ -6,8 +6,9 @@ database: ``EVENTS_DB_PATH`` (SQLite) unless ``DATABASE_URL`` names another one,
 
 The SQLite history (``history/sqlite.py``) filters with SQL functions of its own
 that only SQLite has, so on PostgreSQL its table is in a SQLite file of its own,
-the ``history`` database (``EVENTS_HISTORY_DB_PATH``), and :class:`HistoryRouter`
-sends the history's model there. With ``ELASTICSEARCH_URL`` that file stays empty.
+the ``history`` database (``EVENTS_HISTORY_DB_PATH``), and
+:class:`history.routers.HistoryRouter` sends the history's model there. With
+``ELASTICSEARCH_URL`` that file stays empty.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-HISTORY_DB = "history"
-HISTORY_APP = "history"
+from history.routers import HISTORY_DB
+
 SCHEMES = ("postgres", "postgresql", "sqlite")
 POSTGRESQL = "django.db.backends.postgresql"
 # A PostgreSQL server that does not answer fails a request (503) within this time, not a
@@ -79,17 +80,3 @@ def databases(url: str, *, sqlite_path: str, history_path: str) -> dict[str, dic
     if default["ENGINE"] != POSTGRESQL:
         return {"default": {**sqlite_database(default["NAME"]), **default}}
     return {"default": default, HISTORY_DB: sqlite_database(history_path)}
-
-
-class HistoryRouter:
-    """The history's model in the ``history`` database, everything else in ``default``."""
-
-    def db_for_read(self, model: type, **hints: Any) -> str | None:
-        """The history's model is read from its own database."""
-        return HISTORY_DB if model._meta.app_label == HISTORY_APP else None  # type: ignore[attr-defined]
-
-    db_for_write = db_for_read
-
-    def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool:
-        """Each app's tables in its own database only."""
-        return (app_label == HISTORY_APP) == (db == HISTORY_DB)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from eventsproject.databases import HISTORY_DB, databases
+from eventsproject.databases import databases
 from eventsproject.devsecrets import dev_secret, refuse_public
 from eventsproject.env import envbool, envint, envlist, envstr
+from history.routers import HISTORY_DB
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("EVENTS_VAR_DIR", str(BASE_DIR / "var")))
@@ -101,7 +102,7 @@ DATABASES = databases(
     sqlite_path=envstr("EVENTS_DB_PATH", str(VAR_DIR / "events.sqlite3")),
     history_path=envstr("EVENTS_HISTORY_DB_PATH", str(VAR_DIR / "history.sqlite3")),
 )
-DATABASE_ROUTERS = ["eventsproject.databases.HistoryRouter"] if HISTORY_DB in DATABASES else []
+DATABASE_ROUTERS = ["history.routers.HistoryRouter"] if HISTORY_DB in DATABASES else []
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"

@@ -1,7 +1,7 @@
 """``manage.py migrate``: Django's, and on PostgreSQL also the SQLite history's own file.
 
 With ``DATABASE_URL`` on PostgreSQL the history's table is in a database of its own
-(``history``, eventsproject/databases.py); ``manage.py migrate`` from the command line
+(``history``: history/routers.py); ``manage.py migrate`` from the command line
 migrates both, so that every deployment step stays one command. ``--database`` (and
 ``call_command``, as the test runner uses it) migrates the one database named.
 """
@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.commands import migrate
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from eventsproject.databases import HISTORY_DB
+from history.routers import HISTORY_DB
 
 
 class Command(migrate.Command):
