@@ -1,17 +1,20 @@
-"""Two hosts that share nothing but PostgreSQL and Redis (issue 13's acceptance).
+"""Two hosts whose shared state is one PostgreSQL database (issue 13's acceptance).
 
 Each Daphne process has its own ``EVENTS_VAR_DIR`` (no SQLite file in common, no
 development secret of a shared folder); the shared state is one PostgreSQL database
 of this run. A client talks to them over real sockets: a key created through one is
-accepted by the other, an event emitted on one reaches a subscriber of the other,
-and a key revoked through one host's admin is refused by the other within
-``EVENTS_AUTH_CACHE_SECS`` and loses its open WebSocket there at the next credentials
-re-check (``EVENTS_WS_RECHECK_SECS``).
+accepted by the other, an event emitted on one reaches a subscriber of the other, and
+a key revoked through one host's admin is refused by the other and loses its open
+WebSocket there. With Redis the control plane tells the other host at once; with
+nothing but PostgreSQL in common, the other host refuses the key within
+``EVENTS_AUTH_CACHE_SECS`` and closes the socket at its next credentials re-check
+(``EVENTS_WS_RECHECK_SECS``), both 1 s here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import httpx
@@ -27,23 +30,34 @@ from tests.test_scaled import emit, receive_events
 OPERATOR, PASSWORD = "operator", "operator-password-for-tests-only"
 
 
-@pytest.fixture(scope="module")
-def two_hosts():
-    flush_redis()
+@contextlib.contextmanager
+def two_hosts_sharing(**shared: str):
+    """Two hosts and their database; an operator who may use the admin."""
     with (
         postgres_database("hosts") as url,
         hosts(
-            2,
-            DATABASE_URL=url,
-            REDIS_URL=REDIS_TEST_URL,
-            EVENTS_AUTH_CACHE_SECS="1",
-            EVENTS_WS_RECHECK_SECS="1",
+            2, DATABASE_URL=url, EVENTS_AUTH_CACHE_SECS="1", EVENTS_WS_RECHECK_SECS="1", **shared
         ) as running,
     ):
         env = {**running.env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD}
         manage(env, "createsuperuser", "--noinput", "--username", OPERATOR, "--email", "op@x.test")
         yield running, url
+
+
+@pytest.fixture(scope="module")
+def two_hosts():
+    """Sharing PostgreSQL and Redis (the broker, the control plane)."""
     flush_redis()
+    with two_hosts_sharing(REDIS_URL=REDIS_TEST_URL) as running:
+        yield running
+    flush_redis()
+
+
+@pytest.fixture(scope="module")
+def two_hosts_apart():
+    """Sharing PostgreSQL only: each its own in-memory broker and control plane."""
+    with two_hosts_sharing(REDIS_URL="") as running:
+        yield running
 
 
 def csrf_token(client: httpx.AsyncClient) -> str:
@@ -104,8 +118,9 @@ async def test_a_key_created_on_one_host_serves_events_emitted_on_the_other(two_
     assert [e["id"] for e in got] == [e["id"] for e in sent]
 
 
-async def test_a_key_revoked_on_one_host_is_refused_and_disconnected_on_the_other(two_hosts):
-    running, url = two_hosts
+@pytest.mark.parametrize("shared", ["two_hosts", "two_hosts_apart"])
+async def test_a_key_revoked_on_one_host_is_refused_and_disconnected_on_the_other(request, shared):
+    running, url = request.getfixturevalue(shared)
     key = manage(running.env, "createapikey", "acme", "--name", "to-revoke")
     [(key_id,)] = query(url, "SELECT id FROM workspaces_apikey WHERE name = 'to-revoke'")
     assert await poll_status(running, 1, key) == 200  # host 1 keeps the key for a second
