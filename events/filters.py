@@ -153,10 +153,6 @@ class Filters:
     def _text_words(self) -> list[set[str]]:
         return [set(words(t)) for t in self.texts]
 
-    def is_empty(self) -> bool:
-        """True when the filters let every event through."""
-        return not (self.types or self.fields or self.texts)
-
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Whether an envelope passes every filter."""
         return (

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
 from urllib.parse import unquote_plus
 
 REDACTED = "[REDACTED]"
@@ -57,18 +56,6 @@ def redact_header(name: str, value: str) -> str:
     if name.lower().endswith("authorization") and space:
         return f"{scheme} {REDACTED}"
     return REDACTED
-
-
-def redact_headers(
-    headers: Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]],
-) -> dict[str, str]:
-    """Return headers (a mapping, or ASGI byte pairs) as a dict fit for a log."""
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    return {_text(name).lower(): redact_header(_text(name), _text(value)) for name, value in pairs}
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def redact_text(text: str) -> str:

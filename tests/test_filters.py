@@ -47,8 +47,9 @@ def test_it_matches_as_the_contract_says(params, matches):
 
 
 def test_empty_filters_let_everything_through():
-    assert parse_filters({}).is_empty()
-    assert not parse_filters({"types": "a"}).is_empty()
+    others = [{**EVENT, "type": "x"}, {**EVENT, "payload": None}, {"type": "", "payload": {}}]
+    assert all(parse_filters({}).matches(event) for event in [EVENT, *others])
+    assert not parse_filters({"types": "a"}).matches(EVENT)
 
 
 def test_it_skips_transport_parameters():
