@@ -16,13 +16,28 @@ from events.event import Envelope
 
 
 class EventFrame:
-    """The ``{"op": "event", ...}`` frame of one event: its JSON and its bytes on the wire."""
+    """The ``{"op": "event", ...}`` frame of one event: its JSON and its bytes on the wire.
 
-    __slots__ = ("data", "wire")
+    ``sse`` is the same event as one Server-Sent Events message (``id:`` the position,
+    ``data:`` the event's JSON), built the first time a stream asks, then shared.
+    """
 
-    def __init__(self, data: bytes) -> None:
+    __slots__ = ("_sse", "data", "event", "position", "wire")
+
+    def __init__(self, data: bytes, event: bytes = b"", position: bytes = b"") -> None:
         self.data = data
         self.wire = text_frame(data)
+        self.event = event
+        self.position = position
+        self._sse: bytes | None = None
+
+    @property
+    def sse(self) -> bytes:
+        """The event as one SSE message (orjson writes no newline: one ``data:`` line)."""
+        if self._sse is None:
+            head = b"id: " + self.position + b"\n" if self.position else b""
+            self._sse = head + b"data: " + self.event + b"\n\n"
+        return self._sse
 
     @property
     def text(self) -> str:
@@ -46,9 +61,11 @@ def event_frame(envelope: Envelope, epoch: str = "") -> EventFrame:
     """
     event = orjson.dumps(envelope)
     if not epoch:
-        return EventFrame(b'{"op":"event","event":' + event + b"}")
-    position = orjson.dumps(f"{epoch}:{envelope['id']}")
-    return EventFrame(b'{"op":"event","event":' + event + b',"position":' + position + b"}")
+        return EventFrame(b'{"op":"event","event":' + event + b"}", event)
+    position = f"{epoch}:{envelope['id']}".encode()
+    return EventFrame(
+        b'{"op":"event","event":' + event + b',"position":"' + position + b'"}', event, position
+    )
 
 
 # What a feed offers a subscription: an event and its frame.

@@ -45,9 +45,10 @@ SLOW_CONSUMERS = Counter("events_slow_consumers", "Consumers disconnected for re
 # Every series exists from the start, so dashboards and rate() see zeros, not gaps.
 for _transport in ("http", "websocket"):
     EMITTED.labels(transport=_transport)
-for _transport in ("websocket", "longpoll"):
+for _transport in ("websocket", "longpoll", "sse"):
     DELIVERED.labels(transport=_transport)
-CONNECTED.labels(transport="websocket")
+for _transport in ("websocket", "sse"):
+    CONNECTED.labels(transport=_transport)
 
 
 class DeliveryTally:

@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from adapters.http.bodylimit import BodyLimitMiddleware, limit_daphne_bodies  # noqa: E402
+from adapters.http.stream_outlet import OutletMiddleware  # noqa: E402
 from adapters.websocket.routing import websocket_urlpatterns  # noqa: E402
 from events.realtime.lifecycle import LifecycleMiddleware  # noqa: E402
 from eventsproject import collector  # noqa: E402
@@ -29,7 +30,8 @@ limit_daphne_bodies()
 
 router = ProtocolTypeRouter(
     {
-        "http": BodyLimitMiddleware(django_asgi_app),
+        # An event stream's request carries its connection (the slow-consumer bounds).
+        "http": OutletMiddleware(BodyLimitMiddleware(django_asgi_app)),
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -136,6 +136,13 @@ EVENTS_WS_OUTBOX_MAX = envint("EVENTS_WS_OUTBOX_MAX", 2_000, minimum=1)
 EVENTS_WS_BUFFER_MAX_BYTES = envint("EVENTS_WS_BUFFER_MAX_BYTES", 8 * 2**20, minimum=1)
 EVENTS_WS_MAX_QUERY_CHARS = envint("EVENTS_WS_MAX_QUERY_CHARS", 4096, minimum=256)
 EVENTS_WS_RECHECK_SECS = envint("EVENTS_WS_RECHECK_SECS", 60, minimum=0)
+# Server-Sent Events (GET .../events/stream, events/realtime/stream.py): a ": ping" comment
+# after this many seconds without a message (under common proxy idle timeouts of 30-60 s),
+# the "retry:" a client waits before reconnecting, and the slow-consumer bounds.
+EVENTS_SSE_HEARTBEAT_SECS = envint("EVENTS_SSE_HEARTBEAT_SECS", 15, minimum=1)
+EVENTS_SSE_RETRY_MS = envint("EVENTS_SSE_RETRY_MS", 2_000, minimum=100)
+EVENTS_SSE_OUTBOX_MAX = envint("EVENTS_SSE_OUTBOX_MAX", 2_000, minimum=1)
+EVENTS_SSE_BUFFER_MAX_BYTES = envint("EVENTS_SSE_BUFFER_MAX_BYTES", 8 * 2**20, minimum=1)
 EVENTS_AUTH_CACHE_SECS = envint("EVENTS_AUTH_CACHE_SECS", 5, minimum=0)
 EVENTS_LONGPOLL_DEFAULT_SECS = envint("EVENTS_LONGPOLL_DEFAULT_SECS", 25, minimum=0)
 EVENTS_LONGPOLL_MAX_SECS = envint("EVENTS_LONGPOLL_MAX_SECS", 60, minimum=1)

@@ -196,7 +196,7 @@ async def test_http_refuses_tokens_in_the_query_string(workspace):
     token = hs256(workspaces={"acme": "owner"})
     response = await AsyncClient().get(f"/v2/workspaces/acme/events/poll?timeout=0&token={token}")
     assert response.status_code == 401
-    assert "WebSocket only" in response.json()["message"]
+    assert "WebSocket and the event stream only" in response.json()["message"]
 
 
 @pytest.mark.parametrize(

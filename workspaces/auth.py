@@ -5,8 +5,8 @@ workspaces exist:
 
 1. **who** (401): the first credential present, in this order, is the one
    checked, and a bad one is refused rather than skipped: ``Authorization:
-   Bearer <JWT>``, ``X-Api-Key``, then on WebSocket only ``?token=`` and
-   ``?apiKey=``, then the Django session (the admin and the browsable docs);
+   Bearer <JWT>``, ``X-Api-Key``, then on WebSocket and the event stream (SSE)
+   only ``?token=`` and ``?apiKey=``, then the Django session (the admin and the browsable docs);
 2. **where** (404): the workspace must exist;
 3. **what** (403): the caller's role or scopes in that workspace.
 
@@ -52,7 +52,7 @@ BEARER = "bearer"
 LAST_USED_PRECISION = timedelta(minutes=1)
 NO_CREDENTIALS = (
     "send Authorization: Bearer <JWT>, X-Api-Key or a session cookie "
-    "(?token= and ?apiKey= are accepted on WebSocket only)"
+    "(?token= and ?apiKey= are accepted on WebSocket and the event stream only)"
 )
 # Compared against when no key has the presented prefix, so both paths hash and compare.
 _NO_SUCH_KEY_HASH = hash_key("no such key")

@@ -33,23 +33,38 @@ class EmitInputSerializer(serializers.Serializer):
     )
 
 
-class PollQuerySerializer(serializers.Serializer):
-    """The long poll's own parameters; any search filter may be added (``payload.x=1``)."""
-
-    cursor = serializers.RegexField(
-        POSITION_PATTERN,
-        required=False,
-        max_length=MAX_POSITION_CHARS,
-        help_text="The cursor of the last answer (``<epoch>:<id>``; a bare event id is accepted)",
+def position_field(help_text: str) -> serializers.RegexField:
+    """A position query parameter (``<epoch>:<id>``; a bare event id is accepted)."""
+    return serializers.RegexField(
+        POSITION_PATTERN, required=False, max_length=MAX_POSITION_CHARS, help_text=help_text
     )
+
+
+class FilterQuerySerializer(serializers.Serializer):
+    """The filters of the query string; any field filter may be added (``payload.x=1``)."""
+
+    types = serializers.CharField(required=False, help_text="Comma list; prefix* and *suffix")
+    text = serializers.CharField(required=False, help_text="Words that must all appear")
+
+
+class PollQuerySerializer(FilterQuerySerializer):
+    """The long poll's own parameters, and the filters."""
+
+    cursor = position_field("The cursor of the last answer (``<epoch>:<id>``)")
     timeout = serializers.FloatField(
         required=False,
         min_value=0,
         max_value=settings.EVENTS_LONGPOLL_MAX_SECS,
         help_text="Seconds to wait for a matching event",
     )
-    types = serializers.CharField(required=False, help_text="Comma list; prefix* and *suffix")
-    text = serializers.CharField(required=False, help_text="Words that must all appear")
+
+
+class StreamQuerySerializer(FilterQuerySerializer):
+    """The event stream's own parameters, and the filters."""
+
+    lastEventId = position_field("Resume after this position; the Last-Event-ID header wins")
+    token = serializers.CharField(required=False, help_text="A JWT, for browsers")
+    apiKey = serializers.CharField(required=False, help_text="An API key, for browsers")
 
 
 class HostSerializer(serializers.Serializer):
