@@ -11,6 +11,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from kernel.fastpaths import FastPath
 from kernel.ids import timestamp_ms
 
 EMITTED = Counter("events_emitted", "Events published by this service", ["transport"])
@@ -41,6 +42,14 @@ OWN_QUEUED = Gauge(
 )
 OWN_DROPPED = Counter("events_own_dropped", "Audit and error events dropped: the queue was full")
 SLOW_CONSUMERS = Counter("events_slow_consumers", "Consumers disconnected for reading too slowly")
+WEBSOCKET_OPENED = Counter(
+    "events_websocket_opened",
+    "WebSockets opened, by how their frames are written: straight to the server's socket"
+    " (uvicorn, daphne) or as ASGI messages (asgi)",
+    ["writes"],
+)
+# The fast path of ``observe_many`` (kernel/fastpaths.py).
+HISTOGRAM_PARTS = FastPath("Histogram.observe_many", {"prometheus-client": "0.26.0"})
 
 # Every series exists from the start, so dashboards and rate() see zeros, not gaps.
 for _transport in ("http", "websocket"):
@@ -49,6 +58,8 @@ for _transport in ("websocket", "longpoll", "sse"):
     DELIVERED.labels(transport=_transport)
 for _transport in ("websocket", "sse"):
     CONNECTED.labels(transport=_transport)
+for _writes in ("uvicorn", "daphne", "asgi"):
+    WEBSOCKET_OPENED.labels(writes=_writes)
 
 
 class DeliveryTally:
@@ -91,11 +102,20 @@ def observe_many(histogram: Histogram, amount: float, count: int) -> None:
     """``count`` observations of ``amount`` in two updates (``observe`` takes one at a time).
 
     A histogram keeps its sum and one counter per bucket; an observation adds
-    to the sum and to the first bucket whose upper bound is not below it
-    (prometheus-client, pinned in pyproject.toml; tests/test_metrics.py checks).
+    to the sum and to the first bucket whose upper bound is not below it. Those
+    parts are prometheus-client's insides (``_sum``, ``_buckets``,
+    ``_upper_bounds``): read only with the pinned version and
+    ``EVENTS_DIRECT_WRITES`` on (tests/test_metrics.py checks both ways).
     """
-    histogram._sum.inc(amount * count)
-    histogram._buckets[bisect.bisect_left(histogram._upper_bounds, amount)].inc(count)
+    if HISTOGRAM_PARTS.usable() and not HISTOGRAM_PARTS.lacks(histogram, _HISTOGRAM_NEEDS):
+        histogram._sum.inc(amount * count)
+        histogram._buckets[bisect.bisect_left(histogram._upper_bounds, amount)].inc(count)
+        return
+    for _ in range(count):
+        histogram.observe(amount)
+
+
+_HISTOGRAM_NEEDS = ("_sum", "_buckets", "_upper_bounds")
 
 
 # ``labels()`` looks the child up under a lock: 1.7 us, so once, here.

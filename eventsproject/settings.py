@@ -143,6 +143,9 @@ EVENTS_SSE_HEARTBEAT_SECS = envint("EVENTS_SSE_HEARTBEAT_SECS", 15, minimum=1)
 EVENTS_SSE_RETRY_MS = envint("EVENTS_SSE_RETRY_MS", 2_000, minimum=100)
 EVENTS_SSE_OUTBOX_MAX = envint("EVENTS_SSE_OUTBOX_MAX", 2_000, minimum=1)
 EVENTS_SSE_BUFFER_MAX_BYTES = envint("EVENTS_SSE_BUFFER_MAX_BYTES", 8 * 2**20, minimum=1)
+# The fast paths that read private attributes of uvicorn, Daphne, Channels and
+# prometheus-client, each pinned to the versions it was written for (kernel/fastpaths.py).
+EVENTS_DIRECT_WRITES = envbool("EVENTS_DIRECT_WRITES", True)
 EVENTS_AUTH_CACHE_SECS = envint("EVENTS_AUTH_CACHE_SECS", 5, minimum=0)
 EVENTS_LONGPOLL_DEFAULT_SECS = envint("EVENTS_LONGPOLL_DEFAULT_SECS", 25, minimum=0)
 EVENTS_LONGPOLL_MAX_SECS = envint("EVENTS_LONGPOLL_MAX_SECS", 60, minimum=1)

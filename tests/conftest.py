@@ -47,6 +47,13 @@ def broker(request: pytest.FixtureRequest) -> Iterator[str]:
         flush_redis()
 
 
+@pytest.fixture(params=[True, False], ids=["direct", "asgi"])
+def direct_writes(request: pytest.FixtureRequest) -> Iterator[bool]:
+    """Run the test with the fast paths on and off (``EVENTS_DIRECT_WRITES``); yields which."""
+    with override_settings(EVENTS_DIRECT_WRITES=request.param):
+        yield request.param
+
+
 @pytest.fixture
 def redis_broker() -> Iterator[str]:
     """Run the test on the Redis broker only (several service processes)."""

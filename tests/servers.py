@@ -88,6 +88,16 @@ SERVERS = {
 }
 
 
+# The servers as the image and ``serve`` run them, and uvicorn with the fast paths off
+# (EVENTS_DIRECT_WRITES=false: its backpressure still bounds a slow consumer; Daphne's
+# buffers do not, see README): ``deployment(1, **SETUPS[name], ...)``.
+SETUPS: dict[str, dict[str, str]] = {
+    "daphne": {"server": "daphne"},
+    "uvicorn": {"server": "uvicorn"},
+    "uvicorn-asgi": {"server": "uvicorn", "EVENTS_DIRECT_WRITES": "false"},
+}
+
+
 def _start(
     server: str, env: dict[str, str], output: Path | None = None
 ) -> tuple[int, subprocess.Popen]:

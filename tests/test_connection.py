@@ -200,6 +200,8 @@ async def test_a_slow_consumer_is_cut_off_with_4008(broker):
 class Unread:
     """A client socket (``DirectSocket``) whose client reads nothing."""
 
+    server = "test"
+
     def __init__(self) -> None:
         self.written: list[bytes] = []
         self.held_close = 0.0

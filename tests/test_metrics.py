@@ -140,6 +140,7 @@ def test_in_multiprocess_mode_any_process_answers_for_all(tmp_path: Path):
     assert value(text, "events_emitted_total", transport="http") == 4
 
 
+@pytest.mark.usefixtures("direct_writes")
 @pytest.mark.parametrize("amount", [0.0, 0.0007, 0.001, 0.003, 0.2, 99.0])
 def test_many_equal_observations_at_once_read_as_one_at_a_time(amount):
     from prometheus_client import CollectorRegistry, Histogram
@@ -163,3 +164,22 @@ def test_many_equal_observations_at_once_read_as_one_at_a_time(amount):
         }
 
     assert samples("at_once") == pytest.approx(samples("one_by_one"))
+
+
+def test_many_observations_at_once_take_the_fast_path_of_the_pinned_prometheus_client():
+    """Fails when an upgrade of prometheus-client dropped observe_many to one call per delivery."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from events.metrics import observe_many
+
+    class Counted(Histogram):
+        calls = 0
+
+        def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+            Counted.calls += 1
+            super().observe(amount, exemplar)
+
+    registry = CollectorRegistry()
+    observe_many(Counted("counted", "h", registry=registry), 0.01, 1_000)
+    assert Counted.calls == 0
+    assert registry.get_sample_value("counted_count") == 1_000

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.helpers import close_code, open_raw
-from tests.servers import SERVERS, deployment
+from tests.servers import SETUPS, deployment
 
 BUFFER_MAX_BYTES = 256 * 1024
 EVENT_PAD_BYTES = 8_000
@@ -28,7 +28,7 @@ BATCHES = 60
 PAUSE_SECS = 3
 
 
-@pytest.fixture(params=sorted(SERVERS))
+@pytest.fixture(params=sorted(SETUPS))
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[int, str]]:
     """One service process (embedded broker) with a small send buffer; yields its port and a key.
 
@@ -37,7 +37,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[int, str]]:
     answered within a second.
     """
     settings = {"REDIS_URL": "", "EVENTS_WS_BUFFER_MAX_BYTES": str(BUFFER_MAX_BYTES)}
-    with deployment(1, server=request.param, **settings) as running:
+    with deployment(1, **SETUPS[request.param], **settings) as running:
         yield running.ports[0], running.key
 
 

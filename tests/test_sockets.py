@@ -1,5 +1,7 @@
 """Event frames written straight to the client's socket (events.realtime.sockets), under uvicorn.
 
+What a client sees is the same with EVENTS_DIRECT_WRITES off (the ``direct_writes`` tests).
+
 The server runs in the test's own process and event loop, on a loopback port,
 so the clients are real WebSocket clients over TCP and the application is the
 one the Docker image serves. Daphne's side of the same path is exercised by
@@ -92,6 +94,7 @@ async def socket_subscription() -> SocketSubscription:
     raise AssertionError("no subscription joined")
 
 
+@pytest.mark.usefixtures("direct_writes")
 async def test_a_subscriber_gets_each_event_once_in_order_small_and_big(uvicorn_port, key):
     url = f"ws://127.0.0.1:{uvicorn_port}/v2/workspaces/acme/events?types=t.*"
     async with websockets.connect(url, additional_headers={"X-Api-Key": key}) as socket:
@@ -113,6 +116,7 @@ async def test_a_subscriber_gets_each_event_once_in_order_small_and_big(uvicorn_
         assert orjson.loads(await asyncio.wait_for(socket.recv(), 5)) == {"op": "pong"}
 
 
+@pytest.mark.usefixtures("direct_writes")
 async def test_new_filters_apply_to_the_next_event(uvicorn_port, key):
     url = f"ws://127.0.0.1:{uvicorn_port}/v2/workspaces/acme/events?types=a"
     async with websockets.connect(url, additional_headers={"X-Api-Key": key}) as socket:

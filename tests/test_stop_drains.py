@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import REDIS_TEST_URL, flush_redis
 from tests.helpers import close_code, open_raw, read_frame
-from tests.servers import SERVERS, Deployment, deployment
+from tests.servers import SERVERS, SETUPS, Deployment, deployment
 from tests.test_redis_faults import archived
 
 REQUESTS = 20
@@ -73,9 +73,9 @@ async def test_a_stop_right_after_a_burst_loses_no_acknowledged_event(server, ho
     assert sorted(found) == sorted(acknowledged)
 
 
-@pytest.mark.parametrize("server", sorted(SERVERS))
-async def test_a_stop_closes_websockets_with_1001_and_audits_them(server):
-    with deployment(1, server=server, REDIS_URL="") as running:
+@pytest.mark.parametrize("setup", sorted(SETUPS))
+async def test_a_stop_closes_websockets_with_1001_and_audits_them(setup):
+    with deployment(1, **SETUPS[setup], REDIS_URL="") as running:
         reader, writer = await open_raw(running.ports[0], running.key)
         await live(reader, running)
         running.processes[0].send_signal(signal.SIGTERM)

@@ -6,7 +6,8 @@ import pytest
 
 from tests.helpers import connect, next_frames, no_frame, ws_client
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# With EVENTS_DIRECT_WRITES off, too: Channels' session wrapper and ORM clean-up are in the path.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("direct_writes")]
 
 
 async def test_it_delivers_an_emitted_event_to_a_subscriber(broker, key):

@@ -4,6 +4,9 @@ A thin adapter over :class:`events.realtime.connection.Connection`, which
 holds the protocol: this parses the handshake (query string, headers),
 authenticates, opens the connection, passes client frames in, and carries
 the connection's frames and closes as Channels calls (:class:`ChannelsTransport`).
+The fast paths past Channels and the servers are beside it, one module each
+(``direct_channels``, ``direct_uvicorn``, ``direct_daphne``), behind
+``EVENTS_DIRECT_WRITES``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from adapters.websocket import direct_channels
+from adapters.websocket import direct_channels, direct_daphne, direct_uvicorn
 from events.realtime.connection import TRANSPORT, Connection
-from events.realtime.sockets import DirectSocket, direct_socket
+from events.realtime.sockets import DirectSocket
 from kernel.context import RequestContext, accept_correlation_id
 from kernel.errors import ValidationError
 from workspaces.auth import aauthenticate_scope
@@ -53,7 +56,8 @@ class ChannelsTransport:
         await self.consumer.close(code=code, reason=reason)
 
     def direct_socket(self) -> DirectSocket | None:
-        return direct_socket(self.server_send)
+        send = self.server_send
+        return direct_uvicorn.socket_behind(send) or direct_daphne.socket_behind(send)
 
 
 class EventsConsumer(AsyncWebsocketConsumer):

@@ -26,7 +26,7 @@ from django.conf import settings
 from events.event import Envelope, parse_client_event
 from events.filters import Filters, parse_filters
 from events.frames import text_frame
-from events.metrics import CONNECTED, SLOW_CONSUMERS, WEBSOCKET_DELIVERIES
+from events.metrics import CONNECTED, SLOW_CONSUMERS, WEBSOCKET_DELIVERIES, WEBSOCKET_OPENED
 from events.positions import Position, parse_position
 from events.realtime import lifecycle
 from events.realtime.emits import EmitPipeline
@@ -156,6 +156,7 @@ class Connection:
         )
         self.recheck.start()
         CONNECTED.labels(transport=TRANSPORT).inc()
+        WEBSOCKET_OPENED.labels(writes=self.socket.server if self.socket else "asgi").inc()
         logger.info("websocket connected")
         lifecycle.opened(self)
         if caller.can(CONSUME):
