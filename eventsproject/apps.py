@@ -15,8 +15,14 @@ class EventsProjectConfig(AppConfig):
 
     def ready(self) -> None:
         """Register the system checks (``eventsproject.startup``); the control plane travels
-        over the channel layer (``adapters/control_bus.py``)."""
+        over the channel layer (``adapters/control_bus.py``); a new database connection ends
+        a database outage (``kernel.outages``)."""
+        from django.db.backends.signals import connection_created
+
         from adapters import control_bus
         from eventsproject import startup  # noqa: F401 - registers its checks
+        from eventsproject.databases import database_answered
 
         control_bus.install()
+        # With no persistent connections every request opens one: each says the database answers.
+        connection_created.connect(database_answered, dispatch_uid="eventsproject.databases")

@@ -19,6 +19,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from history.routers import HISTORY_DB
+from kernel import outages
 
 SCHEMES = ("postgres", "postgresql", "sqlite")
 POSTGRESQL = "django.db.backends.postgresql"
@@ -80,3 +81,9 @@ def databases(url: str, *, sqlite_path: str, history_path: str) -> dict[str, dic
     if default["ENGINE"] != POSTGRESQL:
         return {"default": {**sqlite_database(default["NAME"]), **default}}
     return {"default": default, HISTORY_DB: sqlite_database(history_path)}
+
+
+def database_answered(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """``connection_created``: the shared state's database answered, which ends its outage."""
+    if connection.alias == "default":
+        outages.answered(outages.DATABASE)

@@ -1,12 +1,12 @@
 """Dependencies that do not answer: one stack trace per outage, one line per failure after it.
 
-A Redis or Elasticsearch that does not answer is not a bug of the request that met
-it: the caller gets 503 ``ServiceUnavailable`` (``events.realtime.failures``), and the log
-gets the first failure with its full stack trace, then one line per failure (with
+A Redis, Elasticsearch or PostgreSQL that does not answer is not a bug of the request
+that met it: the caller gets 503 ``ServiceUnavailable`` (``events.realtime.failures``), and
+the log gets the first failure with its full stack trace, then one line per failure (with
 the correlation id the log adds) until the dependency answers again, then one
 ``recovered`` line. Whoever sees the dependency answer (a publish, a feed's read,
-the archiver, the health check) calls :func:`answered`; hooks registered with
-:func:`when_recovered` run then (the error events kept during a broker outage).
+the archiver, the health check, a new database connection) calls :func:`answered`; hooks
+registered with :func:`when_recovered` run then (the error events kept during a broker outage).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from psycopg import OperationalError as PostgresDown
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -25,6 +26,7 @@ logger = logging.getLogger("events.outages")
 
 BROKER = "broker"
 HISTORY = "history"
+DATABASE = "database"
 CAUSE_DEPTH = 5
 REASON_CHARS = 200
 # The Redis client's own "no answer" errors: the broker's, wherever they surface.
@@ -52,6 +54,8 @@ def dependency_of(exc: BaseException | None) -> str | None:
             return exc.dependency
         if isinstance(exc, _REDIS_DOWN):
             return BROKER
+        if isinstance(exc, PostgresDown):  # refused, lost, timed out (psycopg 3, under the ORM)
+            return DATABASE
         exc = exc.__cause__ or exc.__context__
     return None
 

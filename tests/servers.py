@@ -178,3 +178,14 @@ def hosts(count: int, *, output: Path | None = None, **settings: str) -> Iterato
             yield running
         finally:
             _stop(running.processes)
+
+
+@contextmanager
+def one_server(env: dict[str, str]) -> Iterator[int]:
+    """One Daphne process with exactly this environment (nothing migrated); yields its port."""
+    port, process = _start("daphne", env)
+    try:
+        wait_until_up(port, process)
+        yield port
+    finally:
+        _stop([process])

@@ -6,11 +6,14 @@ a real PostgreSQL database of this run (tests/postgres.py) or a SQLite file.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
+import httpx
 import pytest
 
 from tests.postgres import postgres_database, query
+from tests.servers import free_port, one_server
 from tests.test_safe_defaults import manage
 
 SECRET = "s3cr3t-in-the-url"
@@ -80,3 +83,33 @@ def test_a_sqlite_database_url_holds_the_shared_state_and_the_history(tmp_path):
     assert {"workspaces_apikey", "history_storedevent"} <= tables(path)
     assert not (tmp_path / "events.sqlite3").exists()
     assert not (tmp_path / "history.sqlite3").exists()
+
+
+def test_a_database_that_does_not_answer_is_503_service_unavailable_not_500(tmp_path):
+    # Nothing listens where DATABASE_URL points: the PostgreSQL server is down.
+    nowhere = f"postgres://postgres@127.0.0.1:{free_port()}/events"
+    env = {**os.environ, "DJANGO_DEBUG": "true", "EVENTS_VAR_DIR": str(tmp_path)}
+    with one_server({**env, "DATABASE_URL": nowhere}) as port:
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/v2/workspaces/acme/events/poll",
+            params={"timeout": "0"},
+            headers={"X-Api-Key": "evk_0123456789ab_" + "x" * 43},
+        )
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "ServiceUnavailable"
+        assert int(response.headers["Retry-After"]) > 0
+
+
+def test_a_new_connection_to_the_database_ends_its_outage(transactional_db):
+    from django.db import connections
+
+    from kernel import outages
+
+    outages.failed(outages.DATABASE, OSError("connection refused"), "a test")
+    assert outages.is_down(outages.DATABASE)
+    fresh = connections.create_connection("default")  # what the next request opens
+    try:
+        fresh.ensure_connection()
+    finally:
+        fresh.close()
+    assert not outages.is_down(outages.DATABASE)
