@@ -58,6 +58,8 @@ class Leaving(Protocol):
 
 _open: weakref.WeakSet[Any] = weakref.WeakSet()
 _closing: set[asyncio.Task] = set()
+# The event loops whose server is stopping: a connection that arrives now is ended at once.
+_stopping: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
 def on_stop(drain: Drain) -> Drain:
@@ -75,8 +77,14 @@ def closed(connection: Leaving) -> None:
     _open.discard(connection)
 
 
+def stopping() -> bool:
+    """Whether this event loop's server is stopping (its connections are being closed)."""
+    return asyncio.get_running_loop() in _stopping
+
+
 def close_connections() -> None:
     """Start closing every open connection with 1001 (the drain waits for them)."""
+    _stopping.add(asyncio.get_running_loop())
     for connection in list(_open):
         _open.discard(connection)
         try:

@@ -143,6 +143,9 @@ class EventStream:
         lifecycle.opened(self)
         CONNECTED.labels(transport=TRANSPORT).inc()
         try:
+            if lifecycle.stopping():  # came in during a stop (a kept-alive connection)
+                yield retry_message(settings.EVENTS_SSE_RETRY_MS)
+                return
             await self._join()  # first: once a client has the ``retry:``, it is subscribed
             yield retry_message(settings.EVENTS_SSE_RETRY_MS)
             if self.ending is None:
