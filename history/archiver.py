@@ -1,6 +1,6 @@
 """The archiver: every event the broker carries, written to the history.
 
-It reads from the broker's archive queue (``Broker.archive_read``), collects a
+It claims events from the broker's archive queue (``ArchiveQueue.claim``), collects a
 batch until ``ARCHIVE_BATCH_SIZE`` events or ``ARCHIVE_FLUSH_MSECS`` after the
 first one, stores the persistent ones, and only then acknowledges the whole
 batch to the broker: at least once. The history keeps one copy per event id,
@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
-from events.broker import ArchiveItem, Broker, get_broker
+from events.broker import ArchiveItem, ArchiveQueue, get_archive_queue
 from events.event import is_persistent
 from events.metrics import ARCHIVE_FAILURES, STORED, set_backlog
 from events.realtime.failures import report_failure
@@ -103,7 +103,7 @@ def running_problems() -> list[str] | None:
 class Archiver:
     """Moves events from the broker to the history, in batches, at least once."""
 
-    broker: Broker
+    queue: ArchiveQueue
     history: History
     batch_size: int = 500
     flush_msecs: int = 1000
@@ -145,9 +145,7 @@ class Archiver:
         if running is not None:
             await running
         archived = 0
-        while batch := await self.broker.archive_read(
-            self.consumer, count=self.batch_size, block_ms=0
-        ):
+        while batch := await self.queue.claim(self.consumer, count=self.batch_size, block_ms=0):
             await self.archive(batch)
             archived += len(batch)
         logger.info("archiver %s stopped; %d events archived at the stop", self.consumer, archived)
@@ -164,7 +162,7 @@ class Archiver:
 
     async def collect(self) -> list[ArchiveItem]:
         """Read until the batch is full or the flush time after its first event."""
-        batch = await self.broker.archive_read(
+        batch = await self.queue.claim(
             self.consumer, count=self.batch_size, block_ms=self.flush_msecs
         )
         deadline = time.monotonic() + self.flush_msecs / 1000
@@ -175,7 +173,7 @@ class Archiver:
             # Pause, then take what came: a blocking read returned for each event,
             # one broker round trip per event while the service was busiest.
             await asyncio.sleep(min(COLLECT_PAUSE_SECS, left))
-            batch += await self.broker.archive_read(
+            batch += await self.queue.claim(
                 self.consumer, count=self.batch_size - len(batch), block_ms=0
             )
         return batch
@@ -196,7 +194,7 @@ class Archiver:
                 await self._report_waiting(exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_SECS)
-        await self.broker.archive_ack(batch)
+        await self.queue.ack(batch)
         STORED.inc(len(envelopes))
 
     async def _report_waiting(self, exc: Exception, delay: float) -> None:
@@ -206,7 +204,7 @@ class Archiver:
         outages.failed(outages.HISTORY, exc, where)  # one stack per outage
 
     async def _backlog(self) -> int | None:
-        backlog = await self.broker.archive_backlog()
+        backlog = await self.queue.backlog()
         set_backlog(backlog)
         self._backlog_at = time.monotonic()
         return backlog
@@ -236,10 +234,10 @@ async def apply_retention(history: History, days: int) -> int:
     return deleted
 
 
-def archiver_from_settings(broker: Broker, history: History) -> Archiver:
+def archiver_from_settings(queue: ArchiveQueue, history: History) -> Archiver:
     """An archiver configured by the ARCHIVE_* and EVENTS_RETENTION_DAYS settings."""
     return Archiver(
-        broker,
+        queue,
         history,
         batch_size=settings.ARCHIVE_BATCH_SIZE,
         flush_msecs=settings.ARCHIVE_FLUSH_MSECS,
@@ -251,7 +249,7 @@ async def start_in_process() -> list[asyncio.Task]:
     """The service process's archiver (``ARCHIVE_IN_PROCESS``), started by kernel.tasks."""
     if not settings.ARCHIVE_IN_PROCESS:
         return []
-    archiver = archiver_from_settings(get_broker(), get_history())
+    archiver = archiver_from_settings(get_archive_queue(), get_history())
     task = asyncio.get_running_loop().create_task(archiver.run(), name="archiver")
     on_stop(functools.partial(archiver.finish, task))
     return [task]

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from events.broker import get_broker
+from events.broker import get_archive_queue
 from kernel import outages
 
 logger = logging.getLogger("sysadmin.health")
@@ -29,7 +29,7 @@ Ping = Callable[[], Awaitable[None]]
 
 async def ping_broker() -> None:
     """Raise unless the broker answers."""
-    await get_broker().ping()
+    await get_archive_queue().ping()
 
 
 async def ping_history() -> None:

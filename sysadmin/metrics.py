@@ -3,7 +3,7 @@
 With ``PROMETHEUS_MULTIPROC_DIR`` set (before the process starts), every
 process writes its samples there and this view aggregates them with
 ``MultiProcessCollector``, so any process answers for the whole service.
-The archive backlog is read from the broker at scrape time.
+The archive backlog is read from the broker's archive queue at scrape time.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from events.broker import get_broker
+from events.broker import get_archive_queue
 from events.metrics import set_backlog
 
 logger = logging.getLogger("sysadmin.metrics")
@@ -40,7 +40,7 @@ def exposition() -> bytes:
 async def refresh_backlog() -> None:
     """Set the archive backlog gauge from the broker; a slow broker keeps the last value."""
     try:
-        backlog = await asyncio.wait_for(get_broker().archive_backlog(), BACKLOG_TIMEOUT_SECS)
+        backlog = await asyncio.wait_for(get_archive_queue().backlog(), BACKLOG_TIMEOUT_SECS)
     except Exception:
         logger.warning("could not read the archive backlog", exc_info=True)
         return

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import AsyncClient, override_settings
 
-from events.broker import get_broker, reset_broker
+from events.broker import get_archive_queue, reset_broker
 from events.realtime import outbox
 from history import get_history
 from history.archiver import Archiver
@@ -38,7 +38,7 @@ async def archive_all() -> int:
     """
     async with asyncio.timeout(10):
         await outbox.flush()
-    archiver = Archiver(get_broker(), get_history(), flush_msecs=20)
+    archiver = Archiver(get_archive_queue(), get_history(), flush_msecs=20)
     total = 0
     while count := await archiver.step():
         total += count

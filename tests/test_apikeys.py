@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from events.broker import get_broker
+from events.broker import get_live_stream
 from kernel.ids import ZERO_ID
 from workspaces.models import ApiKey, Workspace, hash_key
 from workspaces.tokens import verify_token
@@ -30,7 +30,7 @@ def run(command: str, *args: str) -> tuple[str, str]:
 
 def stored_events(workspace_id: str) -> list[dict]:
     async def read() -> list[dict]:
-        return (await get_broker().read_after(workspace_id, ZERO_ID, count=1000)).events
+        return (await get_live_stream().read_after(workspace_id, ZERO_ID, count=1000)).events
 
     return async_to_sync(read)()
 

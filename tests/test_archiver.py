@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from django.test import override_settings
 
-from events.broker import get_broker, reset_broker
+from events.broker import get_archive_queue, get_live_stream, reset_broker
 from events.filters import parse_filters
 from events.metrics import ARCHIVE_BACKLOG, ARCHIVE_FAILURES
 from history import get_history
@@ -30,8 +30,8 @@ OWNER = Caller.for_user("acme", "olga", "owner")
 def quick_reclaim(monkeypatch):
     """Claim a dead archiver's batch after 0.3 s instead of 30 s; find new streams at once."""
     monkeypatch.setattr("events.broker.memory.ARCHIVE_RECLAIM_SECS", 0.3)
-    monkeypatch.setattr("events.broker.redis.ARCHIVE_RECLAIM_MSECS", 300)
-    monkeypatch.setattr("events.broker.redis.DISCOVERY_SECS", 0.0)
+    monkeypatch.setattr("events.broker.redis_archive.ARCHIVE_RECLAIM_MSECS", 300)
+    monkeypatch.setattr("events.broker.redis_archive.DISCOVERY_SECS", 0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,7 @@ async def close_history():
 
 async def drained() -> bool:
     """Whether the archiver has nothing left to do."""
-    return await get_broker().archive_backlog() == 0
+    return await get_archive_queue().backlog() == 0
 
 
 async def stored(event_type: str) -> list[dict]:
@@ -56,7 +56,7 @@ async def publish(count: int, event_type: str = "load", **extra) -> list[str]:
     events = [
         orjson.dumps({"type": event_type, "payload": {"n": n}, **extra}) for n in range(count)
     ]
-    return await get_broker().publish("acme", events)
+    return await get_live_stream().append("acme", events)
 
 
 async def archive_until(event_type: str, count: int, archiver: Archiver) -> list[dict]:
@@ -120,7 +120,7 @@ async def test_an_unexpected_failure_is_logged_reported_as_an_error_event_and_su
     broker, history, caplog
 ):
     ids = await publish(3)
-    archiver = Archiver(get_broker(), BrokenOnce(get_history(), failures=1), flush_msecs=50)
+    archiver = Archiver(get_archive_queue(), BrokenOnce(get_history(), failures=1), flush_msecs=50)
     with caplog.at_level(logging.ERROR, logger="events.failures"):
         task = asyncio.ensure_future(archiver.run())
         await eventually(lambda: _stored_ids_are(ids))
@@ -130,7 +130,7 @@ async def test_an_unexpected_failure_is_logged_reported_as_an_error_event_and_su
     failure = next(r for r in caplog.records if r.name == "events.failures")
     assert failure.exc_info
     assert failure.exc_info[0] is RuntimeError
-    page = await get_broker().read_after("platform", "0000000000000000-0000000000", count=10)
+    page = await get_live_stream().read_after("platform", "0000000000000000-0000000000", count=10)
     [error] = [e for e in page.events if e["type"] == "error"]
     assert error["payload"] == {"where": "archiver"}
     assert error["error"]["message"] == "RuntimeError"  # the class only: viewers read it
@@ -143,14 +143,18 @@ async def _stored_ids_are(ids: list[str]) -> bool:
 
 async def test_it_stores_every_event_once_after_being_killed_mid_batch(broker, history):
     ids = await publish(40)
-    dying = Archiver(get_broker(), StopsMidBatch(get_history()), batch_size=40, flush_msecs=50)
+    dying = Archiver(
+        get_archive_queue(), StopsMidBatch(get_history()), batch_size=40, flush_msecs=50
+    )
     task = asyncio.create_task(dying.run())
     await asyncio.wait_for(dying.history.stored_part.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(await stored("load")) == 20
-    found = await archive_until("load", 40, Archiver(get_broker(), get_history(), flush_msecs=50))
+    found = await archive_until(
+        "load", 40, Archiver(get_archive_queue(), get_history(), flush_msecs=50)
+    )
     assert [e["id"] for e in found] == ids
     assert [e["payload"]["n"] for e in found] == list(range(40))
 
@@ -158,7 +162,7 @@ async def test_it_stores_every_event_once_after_being_killed_mid_batch(broker, h
 async def test_it_keeps_events_in_the_broker_while_the_history_is_down(broker, history, caplog):
     ids = await publish(10)
     failures = ARCHIVE_FAILURES._value.get()
-    archiver = Archiver(get_broker(), DownThenUp(get_history(), failures=3), flush_msecs=50)
+    archiver = Archiver(get_archive_queue(), DownThenUp(get_history(), failures=3), flush_msecs=50)
     with caplog.at_level(logging.WARNING, logger="events.outages"):
         await archiver.step()
     assert ARCHIVE_FAILURES._value.get() == failures + 3
@@ -166,12 +170,14 @@ async def test_it_keeps_events_in_the_broker_while_the_history_is_down(broker, h
     assert ARCHIVE_BACKLOG._value.get() == 10
     assert [e["id"] for e in await stored("load")] == ids
     await archiver.step()
-    assert await get_broker().archive_backlog() == 0
+    assert await get_archive_queue().backlog() == 0
 
 
 async def test_it_shares_the_work_between_archivers(redis_broker, history):
     ids = await publish(300)
-    archivers = [Archiver(get_broker(), get_history(), batch_size=25, flush_msecs=50) for _ in "ab"]
+    archivers = [
+        Archiver(get_archive_queue(), get_history(), batch_size=25, flush_msecs=50) for _ in "ab"
+    ]
     tasks = [asyncio.create_task(a.run()) for a in archivers]
     await eventually(drained)
     for task in tasks:
@@ -198,7 +204,7 @@ async def test_it_loses_nothing_when_elasticsearch_stops_for_ten_seconds(
 ):
     if not noida.managed:
         pytest.skip("ELASTICSEARCH_TEST_URL is not a noida-db this session controls")
-    archiver = Archiver(get_broker(), get_history(), batch_size=50, flush_msecs=100)
+    archiver = Archiver(get_archive_queue(), get_history(), batch_size=50, flush_msecs=100)
     task = asyncio.create_task(archiver.run())
     sent: list[str] = []
 
@@ -254,11 +260,11 @@ async def test_it_keeps_a_dead_archivers_batch_while_trimming_the_stream(redis_b
     with override_settings(EVENTS_BUFFER_SIZE=10):
         reset_broker()
         early = await publish(5, "early")
-        assert len(await get_broker().archive_read("dead", count=5, block_ms=10)) == 5
+        assert len(await get_archive_queue().claim("dead", count=5, block_ms=10)) == 5
         await publish(300, "late")
-        archiver = Archiver(get_broker(), get_history(), batch_size=500, flush_msecs=50)
+        archiver = Archiver(get_archive_queue(), get_history(), batch_size=500, flush_msecs=50)
         await archive_until("late", 300, archiver)
         found = await archive_until("early", 5, archiver)
         assert [e["id"] for e in found] == early
         await archiver.step()
-        assert await get_broker().archive_backlog() == 0
+        assert await get_archive_queue().backlog() == 0

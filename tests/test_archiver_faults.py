@@ -16,7 +16,7 @@ import redis
 from django.test import AsyncClient, override_settings
 from prometheus_client import REGISTRY
 
-from events.broker import get_broker, reset_broker
+from events.broker import get_archive_queue, reset_broker
 from history import get_history, reset_history
 from history.archiver import Archiver
 from kernel.ids import from_stream_id, to_stream_id
@@ -33,8 +33,8 @@ EMIT_ATTEMPTS = 50
 @pytest.fixture
 async def archiver(monkeypatch) -> AsyncIterator[Archiver]:
     """An archiver running in the background, finding new streams at once."""
-    monkeypatch.setattr("events.broker.redis.DISCOVERY_SECS", 0.0)
-    archiver = Archiver(get_broker(), get_history(), flush_msecs=50)
+    monkeypatch.setattr("events.broker.redis_archive.DISCOVERY_SECS", 0.0)
+    archiver = Archiver(get_archive_queue(), get_history(), flush_msecs=50)
     task = asyncio.create_task(archiver.run())
     yield archiver
     task.cancel()
@@ -91,7 +91,7 @@ async def health() -> tuple[int, dict]:
 async def test_the_health_check_says_unhealthy_while_the_archiver_cannot_store(broker, key):
     with override_settings(ELASTICSEARCH_URL=f"http://127.0.0.1:{free_port()}"):
         reset_history()
-        archiver = Archiver(get_broker(), get_history(), flush_msecs=50)
+        archiver = Archiver(get_archive_queue(), get_history(), flush_msecs=50)
         task = asyncio.create_task(archiver.run())
         try:
             assert (await health())[1]["archiver"] == "ok"
@@ -190,9 +190,9 @@ async def test_it_trims_up_to_the_oldest_pending_entry_and_keeps_it(own_redis, k
 async def test_an_unknown_backlog_is_not_reported_as_zero(own_redis, key):
     client = raw_client(own_redis)
     ids = await emit_many(key, "waits", 3)
-    assert await get_broker().archive_backlog() == 3
+    assert await get_archive_queue().backlog() == 3
     client.xdel(STREAM, to_stream_id(ids[1]))  # Redis no longer knows the group's lag
-    assert await get_broker().archive_backlog() is None
+    assert await get_archive_queue().backlog() is None
     scraped = (await AsyncClient().get("/metrics")).content.decode()
     [backlog] = [
         line.split()[-1]

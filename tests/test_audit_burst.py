@@ -61,7 +61,7 @@ async def test_every_socket_of_a_mass_disconnect_is_audited():
 
 
 async def test_an_event_the_broker_refuses_for_good_does_not_hold_back_the_others(redis_broker):
-    from events.broker import get_broker
+    from events.broker import get_live_stream
     from events.metrics import OWN_DROPPED
     from events.realtime import outbox
     from events.realtime.publishing import record_action
@@ -75,6 +75,6 @@ async def test_an_event_the_broker_refuses_for_good_does_not_hold_back_the_other
     await record_action("acme", "events.searched", {}, caller=None, context=context)
     async with asyncio.timeout(10):
         await outbox.flush()
-    page = await get_broker().read_after("acme", ZERO_ID, count=10)
+    page = await get_live_stream().read_after("acme", ZERO_ID, count=10)
     assert [event["type"] for event in page.events] == ["events.searched"]
     assert OWN_DROPPED._value.get() == dropped + 1

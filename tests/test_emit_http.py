@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
-from events.broker import get_broker
+from events.broker import get_live_stream
 from kernel.ids import ZERO_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ async def post(key: str, body: str | bytes, url: str = URL, **headers: str):
 
 
 async def stored_types(workspace_id: str = "acme") -> list[str]:
-    page = await get_broker().read_after(workspace_id, ZERO_ID, count=1000)
+    page = await get_live_stream().read_after(workspace_id, ZERO_ID, count=1000)
     return [event["type"] for event in page.events]
 
 

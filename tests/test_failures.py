@@ -8,7 +8,7 @@ import pytest
 from django.test import AsyncClient, RequestFactory
 
 from adapters.http.failures import server_error
-from events.broker import get_broker
+from events.broker import get_live_stream
 from kernel.context import correlation_id_var
 from kernel.ids import ZERO_ID
 from tests.helpers import connect, next_frames
@@ -20,19 +20,19 @@ GENERIC = {"error": "InternalError", "message": "Internal error"}
 
 def fail_publishing_except_errors(monkeypatch: pytest.MonkeyPatch, exc: Exception) -> None:
     """Make the real broker raise on every publish but that of ``error`` events."""
-    broker = get_broker()
-    real_publish = broker.publish
+    stream = get_live_stream()
+    real_append = stream.append
 
-    async def publish(workspace_id: str, stored: list[bytes]) -> list[str]:
+    async def append(workspace_id: str, stored: list[bytes]) -> list[str]:
         if any(b'"type":"error"' in data for data in stored):
-            return await real_publish(workspace_id, stored)
+            return await real_append(workspace_id, stored)
         raise exc
 
-    monkeypatch.setattr(broker, "publish", publish)
+    monkeypatch.setattr(stream, "append", append)
 
 
 async def error_events(workspace_id: str = "acme") -> list[dict]:
-    page = await get_broker().read_after(workspace_id, ZERO_ID, count=1000)
+    page = await get_live_stream().read_after(workspace_id, ZERO_ID, count=1000)
     return [event for event in page.events if event["type"] == "error"]
 
 
@@ -98,7 +98,7 @@ async def test_a_long_poll_whose_broker_times_out_answers_500_with_its_error_eve
             headers={"X-Api-Key": key},
         )
     ).json()["events"]
-    monkeypatch.setattr(get_broker(), "check_cursor", hang_up)
+    monkeypatch.setattr(get_live_stream(), "check_cursor", hang_up)
     response = await AsyncClient().get(
         f"{URL}/poll",
         {"cursor": emitted["id"], "timeout": "1"},

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
-from events.broker import get_broker
+from events.broker import get_live_stream
 from events.filters import parse_filters
 from history import get_history
 from history.base import SearchQuery
@@ -38,7 +38,7 @@ def viewer(user: str = "vera", session: str | None = None) -> Caller:
 
 async def publish_raw(*events: dict, workspace_id: str = "acme") -> list[str]:
     """Publish events straight to the broker (set createdAt, target, ... freely)."""
-    return await get_broker().publish(workspace_id, [orjson.dumps(e) for e in events])
+    return await get_live_stream().append(workspace_id, [orjson.dumps(e) for e in events])
 
 
 async def find(caller: Caller, limit: int = 50, **params) -> list[dict]:

@@ -14,7 +14,7 @@ import pytest
 from django.test import override_settings
 
 import events.broker
-from events.broker.memory import MemoryBroker
+from events.broker.memory import MemoryArchiveQueue, MemoryLiveStream
 from events.event import parse_client_event
 from events.filters import Filters
 from events.positions import Position, parse_position
@@ -93,12 +93,12 @@ async def test_a_long_poll_that_ends_while_a_batch_is_dispatched_answers_a_curso
         await hub.leave("acme", filler)
 
 
-class _Gated(MemoryBroker):
-    """The embedded broker; while its gate is shut, the answer of a replay read (not a
-    blocking one) waits at the gate, as a Redis reply still on its way would."""
+class _Gated(MemoryLiveStream):
+    """The embedded live stream; while its gate is shut, the answer of a replay read (not
+    a blocking one) waits at the gate, as a Redis reply still on its way would."""
 
     def __init__(self) -> None:
-        super().__init__(buffer_size=50, max_backlog=10_000)
+        super().__init__(buffer_size=50, archive=MemoryArchiveQueue(max_backlog=10_000))
         self.gate = asyncio.Event()
         self.gate.set()
         self.paused = asyncio.Event()
@@ -118,9 +118,9 @@ class _Gated(MemoryBroker):
 def gated(monkeypatch) -> Iterator[_Gated]:
     """The embedded broker, with a gate on replays."""
     with override_settings(REDIS_URL=""):
-        broker = _Gated()
-        monkeypatch.setattr(events.broker, "_memory", broker)
-        yield broker
+        stream = _Gated()
+        monkeypatch.setattr(events.broker, "_memory", events.broker.Backend(stream, stream.archive))
+        yield stream
 
 
 async def _taken_until(subscription: QueuedSubscription, last_id: str) -> list[str]:

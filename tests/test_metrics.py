@@ -13,7 +13,7 @@ import pytest
 from django.test import AsyncClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from events.broker import get_broker
+from events.broker import get_archive_queue
 from tests.helpers import connect, next_frames
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,7 +108,7 @@ async def test_waiting_long_polls_are_counted(broker, key):
 
 async def test_the_archive_backlog_is_read_from_the_broker_at_scrape_time(broker, key):
     await emit(key, count=2)
-    backlog = await get_broker().archive_backlog()
+    backlog = await get_archive_queue().backlog()
     assert value(await scrape(), "events_archive_backlog") == backlog
     if broker == "memory":
         assert backlog >= 2

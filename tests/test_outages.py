@@ -13,7 +13,7 @@ from collections.abc import Awaitable
 import pytest
 from django.test import AsyncClient, override_settings
 
-from events.broker import get_broker
+from events.broker import get_live_stream
 from kernel.ids import ZERO_ID
 from tests.helpers import connect, eventually, next_frames
 from tests.redis_server import RedisServer
@@ -89,7 +89,7 @@ async def test_the_error_event_of_an_outage_is_emitted_once_redis_answers_again(
     assert (await emit(key, "corr-back")).status_code == 201
 
     async def error_ids() -> list[str]:
-        page = await get_broker().read_after("acme", ZERO_ID, count=100)
+        page = await get_live_stream().read_after("acme", ZERO_ID, count=100)
         return [e["source"]["correlationId"] for e in page.events if e["type"] == "error"]
 
     await eventually(lambda: _has(error_ids, 3))
@@ -169,7 +169,7 @@ async def test_audit_events_redis_cannot_take_wait_for_it_and_log_one_stack_per_
     expected = [f"a-{n}" for n in range(FAILING_REQUESTS)]
 
     async def audited() -> list[str]:
-        page = await get_broker().read_after("acme", ZERO_ID, count=100)
+        page = await get_live_stream().read_after("acme", ZERO_ID, count=100)
         searched = [e for e in page.events if e["type"] == "events.searched"]
         return [e["source"]["correlationId"] for e in searched]
 

@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient, override_settings
 
-from events.broker import get_broker, reset_broker
+from events.broker import get_archive_queue, get_live_stream, reset_broker
 from events.realtime import control, outbox
 from kernel.ids import ZERO_ID
 from sysadmin import heapdump, loglevels
@@ -29,7 +29,7 @@ async def platform_events(event_type: str) -> list[dict]:
     """The audit events of the platform workspace, once the outbox has published them."""
     async with asyncio.timeout(10):
         await outbox.flush()
-    page = await get_broker().read_after("platform", ZERO_ID, count=1000)
+    page = await get_live_stream().read_after("platform", ZERO_ID, count=1000)
     return [event for event in page.events if event["type"] == event_type]
 
 
@@ -89,7 +89,7 @@ async def test_the_healthcheck_answers_503_naming_a_failing_broker(broker, monke
     async def refuse() -> None:
         raise ConnectionError("connection refused")
 
-    monkeypatch.setattr(get_broker(), "ping", refuse)
+    monkeypatch.setattr(get_archive_queue(), "ping", refuse)
     response = await AsyncClient().get("/sys/healthcheck")
     assert response.status_code == 503
     assert response.json()["healthy"] is False

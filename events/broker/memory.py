@@ -1,8 +1,11 @@
 """The embedded broker: per-workspace ring buffers in this process's memory.
 
 Used when ``REDIS_URL`` is not set. It keeps the same promises as the Redis
-broker within one process: ids in publish order, a bounded live buffer with
-resume, blocking reads, and an archive queue acknowledged after storage.
+broker within one process: ids in append order, a bounded live buffer with
+resume, blocking reads (:class:`MemoryLiveStream`), and an archive queue
+acknowledged after storage (:class:`MemoryArchiveQueue`). The stream feeds the
+queue: an appended event enters both under one lock, so the queue holds
+events in id order.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from events.broker.base import ArchiveItem, Broker, Page, StreamState
+from events.broker.archive_queue import ArchiveItem, ArchiveQueue
+from events.broker.stream import LiveStream, Page, StreamState
 from events.event import envelope_from_stored
 from events.positions import new_epoch
 from kernel.errors import CursorExpired
@@ -37,6 +42,24 @@ def _wake(waiter: asyncio.Future) -> None:
         waiter.set_result(None)
 
 
+def _wake_all(waiters: Iterable[asyncio.Future]) -> None:
+    for waiter in waiters:
+        waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+
+
+async def _wait(lock: threading.Lock, waiter: asyncio.Future, block_ms: int, waiters: set) -> bool:
+    """Wait for an append; False at the timeout. The waiter never outlives the wait:
+    a quiet workspace's feed times out every few seconds, forever."""
+    try:
+        await asyncio.wait_for(waiter, block_ms / 1000)
+    except TimeoutError:
+        return False
+    finally:
+        with lock:
+            waiters.discard(waiter)
+    return True
+
+
 def _newer_than(entries: deque[tuple[str, bytes]], after_id: str) -> list[tuple[str, bytes]]:
     """Entries after ``after_id``, oldest first; walks back from the newest."""
     found = []
@@ -48,19 +71,87 @@ def _newer_than(entries: deque[tuple[str, bytes]], after_id: str) -> list[tuple[
     return found
 
 
-class MemoryBroker(Broker):
-    """One process's broker; safe to call from several threads and event loops."""
+class MemoryArchiveQueue(ArchiveQueue):
+    """This process's events not yet archived; safe to call from several threads and loops.
 
-    def __init__(self, *, buffer_size: int, max_backlog: int) -> None:
-        self.buffer_size = buffer_size
+    Bounded by ``max_backlog``: past it, the oldest unclaimed event is dropped.
+    """
+
+    def __init__(self, *, max_backlog: int) -> None:
         self.max_backlog = max_backlog
-        self._streams: dict[str, _Stream] = {}
-        self._lock = threading.Lock()
-        self._last = (0, 0)
+        # Shared with the stream that feeds this queue (MemoryLiveStream).
+        self.lock = threading.Lock()
         self._archive: deque[tuple[str, str, bytes]] = deque()
         self._pending: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
-        self._archive_waiters: set[asyncio.Future] = set()
+        self._waiters: set[asyncio.Future] = set()
         self.dropped = 0
+
+    def enqueue(self, workspace_id: str, event_id: str, data: bytes) -> None:
+        """Add an event just appended to a stream; the caller holds ``lock``."""
+        self._archive.append((workspace_id, event_id, data))
+        if len(self._archive) > self.max_backlog:
+            self._archive.popleft()
+            self.dropped += 1
+
+    def take_waiters(self) -> set[asyncio.Future]:
+        """The claims waiting for an event, to wake once ``lock`` is released (held now)."""
+        waiters, self._waiters = self._waiters, set()
+        return waiters
+
+    async def claim(self, consumer: str, *, count: int, block_ms: int) -> list[ArchiveItem]:
+        items = self._claim(count)
+        if items or not block_ms:
+            return items
+        waiter = asyncio.get_running_loop().create_future()
+        with self.lock:
+            self._waiters.add(waiter)
+        if not await _wait(self.lock, waiter, block_ms, self._waiters):
+            return []
+        return self._claim(count)
+
+    def _claim(self, count: int) -> list[ArchiveItem]:
+        now = time.monotonic()
+        with self.lock:
+            raw = self._reclaim(now, count)
+            while self._archive and len(raw) < count:
+                raw.append(self._archive.popleft())
+            for ws, event_id, data in raw:
+                self._pending[(ws, event_id)] = (now, data)
+                self._pending.move_to_end((ws, event_id))
+        items = [(ws, envelope_from_stored(i, d, ws)) for ws, i, d in raw]
+        return [ArchiveItem(ws, e) for ws, e in items if e is not None]
+
+    def _reclaim(self, now: float, count: int) -> list[tuple[str, str, bytes]]:
+        """Claimed items nobody acknowledged in time; pending is kept oldest claim first."""
+        reclaimed: list[tuple[str, str, bytes]] = []
+        for (ws, event_id), (claimed_at, data) in self._pending.items():
+            if len(reclaimed) >= count or now - claimed_at <= ARCHIVE_RECLAIM_SECS:
+                break
+            reclaimed.append((ws, event_id, data))
+        return reclaimed
+
+    async def ack(self, items: list[ArchiveItem]) -> None:
+        with self.lock:
+            for item in items:
+                self._pending.pop((item.workspace_id, item.envelope["id"]), None)
+
+    async def backlog(self) -> int | None:
+        with self.lock:
+            return len(self._archive) + len(self._pending)
+
+    async def ping(self) -> None:
+        return None
+
+
+class MemoryLiveStream(LiveStream):
+    """This process's streams, feeding ``archive``; safe to call from several threads and loops."""
+
+    def __init__(self, *, buffer_size: int, archive: MemoryArchiveQueue) -> None:
+        self.buffer_size = buffer_size
+        self.archive = archive
+        self._lock = archive.lock
+        self._streams: dict[str, _Stream] = {}
+        self._last = (0, 0)
 
     def _stream(self, workspace_id: str) -> _Stream:
         stream = self._streams.get(workspace_id)
@@ -74,14 +165,13 @@ class MemoryBroker(Broker):
         self._last = (now_ms, 0) if now_ms > ms else (ms, seq + 1)
         return format_id(*self._last)
 
-    async def publish(self, workspace_id: str, stored: list[bytes]) -> list[str]:
+    async def append(self, workspace_id: str, stored: list[bytes]) -> list[str]:
         with self._lock:
             stream = self._stream(workspace_id)
             ids = [self._append(workspace_id, stream, data) for data in stored]
             waiters, stream.waiters = stream.waiters, set()
-            archive_waiters, self._archive_waiters = self._archive_waiters, set()
-        for waiter in waiters | archive_waiters:
-            waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+            archive_waiters = self.archive.take_waiters()
+        _wake_all(waiters | archive_waiters)
         return ids
 
     def _append(self, workspace_id: str, stream: _Stream, data: bytes) -> str:
@@ -90,10 +180,7 @@ class MemoryBroker(Broker):
             stream.max_deleted_id = stream.entries.popleft()[0]
         stream.entries.append((event_id, data))
         stream.last_id = event_id
-        self._archive.append((workspace_id, event_id, data))
-        if len(self._archive) > self.max_backlog:
-            self._archive.popleft()
-            self.dropped += 1
+        self.archive.enqueue(workspace_id, event_id, data)
         return event_id
 
     async def read_after(
@@ -103,21 +190,10 @@ class MemoryBroker(Broker):
         page, waiter = self._read_or_wait(workspace_id, after_id, count, block_ms)
         if waiter is None:
             return page
-        if not await self._wait(waiter, block_ms or 0, self._stream(workspace_id).waiters):
+        waiters = self._stream(workspace_id).waiters
+        if not await _wait(self._lock, waiter, block_ms or 0, waiters):
             return page
         return self._read_or_wait(workspace_id, after_id, count, None)[0]
-
-    async def _wait(self, waiter: asyncio.Future, block_ms: int, waiters: set) -> bool:
-        """Wait for a publish; False at the timeout. The waiter never outlives the wait:
-        a quiet workspace's feed times out every few seconds, forever."""
-        try:
-            await asyncio.wait_for(waiter, block_ms / 1000)
-        except TimeoutError:
-            return False
-        finally:
-            with self._lock:
-                waiters.discard(waiter)
-        return True
 
     def _read_or_wait(
         self, workspace_id: str, after_id: str, count: int, block_ms: int | None
@@ -146,47 +222,3 @@ class MemoryBroker(Broker):
             stream = self._stream(workspace_id)
             first = stream.entries[0][0] if stream.entries else None
             return StreamState(stream.epoch, stream.max_deleted_id, first, stream.last_id)
-
-    async def archive_read(self, consumer: str, *, count: int, block_ms: int) -> list[ArchiveItem]:
-        items = self._claim(count)
-        if items or not block_ms:
-            return items
-        waiter = asyncio.get_running_loop().create_future()
-        with self._lock:
-            self._archive_waiters.add(waiter)
-        if not await self._wait(waiter, block_ms, self._archive_waiters):
-            return []
-        return self._claim(count)
-
-    def _claim(self, count: int) -> list[ArchiveItem]:
-        now = time.monotonic()
-        with self._lock:
-            raw = self._reclaim(now, count)
-            while self._archive and len(raw) < count:
-                raw.append(self._archive.popleft())
-            for ws, event_id, data in raw:
-                self._pending[(ws, event_id)] = (now, data)
-                self._pending.move_to_end((ws, event_id))
-        items = [(ws, envelope_from_stored(i, d, ws)) for ws, i, d in raw]
-        return [ArchiveItem(ws, e) for ws, e in items if e is not None]
-
-    def _reclaim(self, now: float, count: int) -> list[tuple[str, str, bytes]]:
-        """Claimed items nobody acknowledged in time; pending is kept oldest claim first."""
-        reclaimed: list[tuple[str, str, bytes]] = []
-        for (ws, event_id), (claimed_at, data) in self._pending.items():
-            if len(reclaimed) >= count or now - claimed_at <= ARCHIVE_RECLAIM_SECS:
-                break
-            reclaimed.append((ws, event_id, data))
-        return reclaimed
-
-    async def archive_ack(self, items: list[ArchiveItem]) -> None:
-        with self._lock:
-            for item in items:
-                self._pending.pop((item.workspace_id, item.envelope["id"]), None)
-
-    async def archive_backlog(self) -> int | None:
-        with self._lock:
-            return len(self._archive) + len(self._pending)
-
-    async def ping(self) -> None:
-        return None

@@ -18,8 +18,8 @@ import contextlib
 import logging
 from typing import Protocol
 
-from events.broker import Broker, get_broker
-from events.broker.base import StreamState
+from events.broker import get_live_stream
+from events.broker.stream import LiveStream, StreamState
 from events.event import Envelope
 from events.frames import Delivery, event_frame
 from events.positions import RESET_MESSAGE, Position
@@ -66,30 +66,30 @@ class Feed:
         return self.workspace_id
 
     async def _run(self) -> None:
-        broker = get_broker()
+        stream = get_live_stream()
         while True:
             try:
-                await self._step(broker)
+                await self._step(stream)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self._read_failed(exc)
                 await asyncio.sleep(RETRY_SECS)
 
-    async def _step(self, broker: Broker) -> None:
+    async def _step(self, stream: LiveStream) -> None:
         epoch = self.epoch
         try:
-            page = await broker.read_after(
+            page = await stream.read_after(
                 self.workspace_id, self.position, count=READ_COUNT, block_ms=READ_BLOCK_MSECS
             )
         except CursorExpired as error:  # trimmed past what the feed had read
-            self.start_again(await broker.stream_state(self.workspace_id), error)
+            self.start_again(await stream.stream_state(self.workspace_id), error)
             return
         outages.answered(outages.BROKER)
         if self.epoch != epoch:
             return  # a join found the stream reset while this read waited: read again
         if page.epoch != epoch:
-            state = await broker.stream_state(self.workspace_id)
+            state = await stream.stream_state(self.workspace_id)
             self.start_again(state, CursorExpired(RESET_MESSAGE))
             return
         self.position = page.last_id
@@ -165,14 +165,14 @@ class Hub:
 
         CursorExpired if ``after`` is outside the live buffer (another epoch included).
         """
-        broker = get_broker()
+        stream = get_live_stream()
         if after is None:
-            feed = self._feed(workspace_id, await broker.stream_state(workspace_id))
+            feed = self._feed(workspace_id, await stream.stream_state(workspace_id))
             subscription.last_id = feed.position
             subscription.epoch = feed.epoch
             feed.subscriptions.add(subscription)
             return
-        state = await broker.check_cursor(workspace_id, after)
+        state = await stream.check_cursor(workspace_id, after)
         after = Position(after.event_id, state.epoch)
         feed = self._feed(workspace_id, state)
         subscription.last_id = after.event_id
@@ -195,10 +195,10 @@ class Hub:
     async def _replay(
         workspace_id: str, subscription: Subscription, after: Position, target: str
     ) -> None:
-        broker = get_broker()
+        stream = get_live_stream()
         position = after.event_id
         while position < target:
-            page = await broker.read_after(workspace_id, position, count=READ_COUNT)
+            page = await stream.read_after(workspace_id, position, count=READ_COUNT)
             if page.epoch != after.epoch:
                 raise CursorExpired(RESET_MESSAGE)
             if page.last_id == position:

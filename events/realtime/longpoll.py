@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from events.broker.base import BrokerUnavailable
+from events.broker.stream import BrokerUnavailable
 from events.event import Envelope
 from events.filters import Filters
 from events.metrics import DELIVERED, LONGPOLL_WAITING

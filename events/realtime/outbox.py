@@ -23,7 +23,7 @@ import weakref
 from collections import deque
 from dataclasses import dataclass
 
-from events.broker import get_broker
+from events.broker import get_live_stream
 from events.metrics import EMITTED, OWN_DROPPED, OWN_QUEUED
 from kernel import outages
 
@@ -125,10 +125,10 @@ class Outbox:
         """Publish the head of the queue; what a failure left unpublished goes back in front."""
         batch = [self.queue.popleft() for _ in range(min(BATCH, len(self.queue)))]
         groups = list(by_workspace(batch).items())
-        broker = get_broker()
+        stream = get_live_stream()
         for done, (workspace_id, group) in enumerate(groups):
             try:
-                await broker.publish(workspace_id, [p.data for p in group])
+                await stream.append(workspace_id, [p.data for p in group])
                 outages.answered(outages.BROKER)
             except BaseException:
                 self.queue.extendleft(reversed([p for _, g in groups[done:] for p in g]))

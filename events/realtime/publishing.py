@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from events.broker import get_broker
+from events.broker import get_live_stream
 from events.event import ClientEvent, Envelope, Source, encode_stored, stored_form
 from events.metrics import EMITTED
 from events.realtime.outbox import Pending, outbox
@@ -51,7 +51,7 @@ async def publish(
     forms = [stored_form(event, source, error=error) for event in events]
     limit = settings.EVENTS_MAX_EVENT_BYTES
     encoded = [encode_stored(form, max_bytes=limit, index=i) for i, form in enumerate(forms)]
-    ids = await get_broker().publish(workspace_id, encoded)
+    ids = await get_live_stream().append(workspace_id, encoded)
     outages.answered(outages.BROKER)
     EMITTED.labels(transport=context.transport).inc(len(ids))
     envelopes: list[Envelope] = []

@@ -161,14 +161,14 @@ def make_event(n: int, size: int, rng: random.Random) -> bytes:
     return orjson.dumps(event)
 
 
-async def produce(broker: Any, args: argparse.Namespace, marks: list[tuple[int, float]]) -> None:
+async def produce(stream: Any, args: argparse.Namespace, marks: list[tuple[int, float]]) -> None:
     """Publish ``args.events`` events in batches, at ``args.rate`` per second if set."""
     rng = random.Random(7)
     start = time.monotonic()
     for first in range(0, args.events, PUBLISH_BATCH):
         count = min(PUBLISH_BATCH, args.events - first)
         batch = [make_event(first + i, args.event_bytes, rng) for i in range(count)]
-        await broker.publish(WORKSPACE, batch)
+        await stream.append(WORKSPACE, batch)
         marks.append((first + count, time.time()))
         if args.rate:
             ahead = (first + count) / args.rate - (time.monotonic() - start)
@@ -176,42 +176,43 @@ async def produce(broker: Any, args: argparse.Namespace, marks: list[tuple[int, 
                 await asyncio.sleep(ahead)
 
 
-async def sample_backlog(
-    broker: Any, samples: list[tuple[float, int]], stop: asyncio.Event
-) -> None:
+async def sample_backlog(queue: Any, samples: list[tuple[float, int]], stop: asyncio.Event) -> None:
     start = time.monotonic()
     while not stop.is_set():
-        samples.append((round(time.monotonic() - start, 2), await broker.archive_backlog()))
+        samples.append((round(time.monotonic() - start, 2), await queue.backlog()))
         await asyncio.sleep(0.5)
 
 
-async def wait_drained(broker: Any) -> None:
+async def wait_drained(queue: Any) -> None:
     """Return once the archivers have stored everything published."""
     while True:
-        if not await broker.archive_backlog():
+        if not await queue.backlog():
             return
         await asyncio.sleep(0.1)
 
 
 async def archive_phase(args: argparse.Namespace) -> dict[str, Any]:
     """Publish while the archivers run; measure until the backlog is empty."""
-    from events.broker.redis import RedisBroker
+    from events.broker.redis import RedisLiveStream, redis_client
+    from events.broker.redis_archive import RedisArchiveQueue
 
-    broker = RedisBroker(args.redis_url, buffer_size=10_000, max_backlog=10_000_000)
-    await broker.redis.flushdb()
+    client = redis_client(args.redis_url)
+    stream = RedisLiveStream(client, max_backlog=10_000_000)
+    queue = RedisArchiveQueue(client, buffer_size=10_000)
+    await client.flushdb()
     samples: list[tuple[float, int]] = []
     marks: list[tuple[int, float]] = []
     done = asyncio.Event()
-    sampler = asyncio.create_task(sample_backlog(broker, samples, done))
+    sampler = asyncio.create_task(sample_backlog(queue, samples, done))
     start = time.monotonic()
-    await produce(broker, args, marks)
+    await produce(stream, args, marks)
     produced_secs = time.monotonic() - start
-    backlog_at_end = await broker.archive_backlog()
-    await wait_drained(broker)
+    backlog_at_end = await queue.backlog()
+    await wait_drained(queue)
     total_secs = time.monotonic() - start
     done.set()
     await sampler
-    await broker.close()
+    await client.aclose()
     return {
         "events": args.events,
         "publish_secs": round(produced_secs, 2),

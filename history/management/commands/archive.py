@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from events.broker import get_broker
+from events.broker import get_archive_queue
 from history import get_history
 from history.archiver import archiver_from_settings
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         """Set up the history, then archive until SIGTERM or SIGINT."""
         history = get_history()
         await history.setup()
-        archiver = archiver_from_settings(get_broker(), history)
+        archiver = archiver_from_settings(get_archive_queue(), history)
         task = asyncio.get_running_loop().create_task(archiver.run())
         self.stop_on_signals(task)
         self.stdout.write(f"archiver {archiver.consumer} running")

@@ -1,9 +1,18 @@
-"""The broker's interface: a durable, bounded, ordered stream per workspace.
+"""The live stream port: a durable, bounded, ordered stream of events per workspace.
 
-Two implementations: :mod:`events.broker.memory` (one process, the embedded
-default) and :mod:`events.broker.redis` (``REDIS_URL``: Redis streams, shared
-by every service process and by other platform services). Events are stored
-as JSON without ``id`` and ``size`` (see :mod:`events.event`).
+Its users deliver events as they happen: publishing appends to it
+(:mod:`events.realtime.publishing`, the own-events outbox), the hub's feeds
+read it after their position and wait there for what comes next, and a resume
+(``lastEventId``, a long poll cursor) is checked against its epoch and bounds
+first (:mod:`events.positions`). Those users never archive: the work queue the
+archiver takes events from is another port (:mod:`events.broker.archive_queue`),
+over the same streams.
+
+Two implementations: :class:`events.broker.memory.MemoryLiveStream` (one process,
+the embedded default) and :class:`events.broker.redis.RedisLiveStream`
+(``REDIS_URL``: Redis streams, shared by every service process and by other
+platform services). Events are stored as JSON without ``id`` and ``size`` (see
+:mod:`events.event`).
 """
 
 from __future__ import annotations
@@ -27,14 +36,6 @@ class BrokerUnavailable(DependencyDown):
     """The broker does not answer (what a feed that cannot read tells a long poll)."""
 
     dependency = outages.BROKER
-
-
-@dataclass(frozen=True)
-class ArchiveItem:
-    """An event handed to the archiver, to be acknowledged once stored."""
-
-    workspace_id: str
-    envelope: Envelope
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,18 @@ class StreamState:
         return after_id != ZERO_ID and self.first_id is not None and after_id < self.first_id
 
 
-class Broker(ABC):
-    """A per-workspace event stream with resume, blocking reads and archiving."""
+class LiveStream(ABC):
+    """Per-workspace streams to append to, read after a position, and wait on.
+
+    A stream keeps at least the newest ``EVENTS_BUFFER_SIZE`` events for resumes;
+    what is older may be trimmed (once archived), and a read that would skip
+    trimmed events raises CursorExpired instead. A stream has an epoch, lost
+    with its data: a position of another epoch is never resumed.
+    """
 
     @abstractmethod
-    async def publish(self, workspace_id: str, stored: list[bytes]) -> list[str]:
-        """Append events in order, all or nothing; return their ids."""
+    async def append(self, workspace_id: str, stored: list[bytes]) -> list[str]:
+        """Append events in order, all or nothing; return their ids (increasing)."""
 
     @abstractmethod
     async def read_after(
@@ -105,22 +112,3 @@ class Broker(ABC):
     @abstractmethod
     async def stream_state(self, workspace_id: str) -> StreamState:
         """Return the stream's epoch and bounds, making the stream and its epoch if missing."""
-
-    @abstractmethod
-    async def archive_read(self, consumer: str, *, count: int, block_ms: int) -> list[ArchiveItem]:
-        """Claim events not yet archived (pending ones of dead consumers included)."""
-
-    @abstractmethod
-    async def archive_ack(self, items: list[ArchiveItem]) -> None:
-        """Mark events as stored in the history."""
-
-    @abstractmethod
-    async def archive_backlog(self) -> int | None:
-        """Return how many events wait for the archiver; None when the broker cannot tell."""
-
-    @abstractmethod
-    async def ping(self) -> None:
-        """Raise if the broker does not answer."""
-
-    async def close(self) -> None:  # noqa: B027 - an optional hook; the memory broker has nothing to release
-        """Release connections."""
