@@ -16,7 +16,8 @@ import pytest
 import redis
 from django.test import override_settings
 
-from events.broker import reset_broker
+from events.broker import Backend, memory_backend, redis_backend, reset_broker
+from events.broker.redis import RedisLiveStream
 from tests.redis_server import RedisServer, redis_server
 from workspaces.keys import create_api_key, get_or_create_workspace
 
@@ -52,6 +53,29 @@ def direct_writes(request: pytest.FixtureRequest) -> Iterator[bool]:
     """Run the test with the fast paths on and off (``EVENTS_DIRECT_WRITES``); yields which."""
     with override_settings(EVENTS_DIRECT_WRITES=request.param):
         yield request.param
+
+
+BUFFER_SIZE = 10  # the live buffer of the ports under contract (``backend``)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest, monkeypatch) -> AsyncIterator[Backend]:
+    """Both ports of one broker, built as the service builds them, in memory and on Redis.
+
+    The contract tests (tests/test_*_contract.py) run on each; new streams are found at
+    once, and the live buffer is ``BUFFER_SIZE`` events.
+    """
+    monkeypatch.setattr("events.broker.redis_archive.DISCOVERY_SECS", 0.0)
+    with override_settings(EVENTS_BUFFER_SIZE=BUFFER_SIZE, ARCHIVE_MAX_BACKLOG=10_000):
+        if request.param == "memory":
+            yield memory_backend()
+            return
+        flush_redis()
+        built = redis_backend(REDIS_TEST_URL)
+        yield built
+        assert isinstance(built.stream, RedisLiveStream)
+        await built.stream.redis.aclose()  # the client both ports share
+        flush_redis()
 
 
 @pytest.fixture

@@ -80,3 +80,12 @@ def test_a_cycle_inside_a_package_breaks_its_contract(code):
 
     assert result.returncode != 0
     assert "No import cycles between the modules of any package BROKEN" in result.stdout
+
+
+def test_the_hub_importing_the_archive_queue_breaks_its_contract(code):
+    add_import(code / "events" / "realtime" / "hub.py", "import events.broker.archive_queue")
+
+    result = lint_imports(code)
+
+    assert result.returncode != 0
+    assert "use the live stream port only BROKEN" in result.stdout
