@@ -146,6 +146,12 @@ EVENTS_SSE_BUFFER_MAX_BYTES = envint("EVENTS_SSE_BUFFER_MAX_BYTES", 8 * 2**20, m
 # The fast paths that read private attributes of uvicorn, Daphne, Channels and
 # prometheus-client, each pinned to the versions it was written for (kernel/fastpaths.py).
 EVENTS_DIRECT_WRITES = envbool("EVENTS_DIRECT_WRITES", True)
+# Idempotent emits (events/realtime/idempotency.py): how long a key's first answer is kept,
+# and how much of the embedded mode's memory those answers may take (Redis keeps its own).
+EVENTS_IDEMPOTENCY_SECS = envint("EVENTS_IDEMPOTENCY_SECS", 86_400, minimum=1)
+EVENTS_IDEMPOTENCY_MEMORY_BYTES = envint(
+    "EVENTS_IDEMPOTENCY_MEMORY_BYTES", 64 * 2**20, minimum=65_536
+)
 EVENTS_AUTH_CACHE_SECS = envint("EVENTS_AUTH_CACHE_SECS", 5, minimum=0)
 EVENTS_LONGPOLL_DEFAULT_SECS = envint("EVENTS_LONGPOLL_DEFAULT_SECS", 25, minimum=0)
 EVENTS_LONGPOLL_MAX_SECS = envint("EVENTS_LONGPOLL_MAX_SECS", 60, minimum=1)

@@ -43,6 +43,8 @@ class Caller:
     role: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     api_key_name: str | None = None
+    # The API key's own public id (its prefix), unique where names are not.
+    api_key_id: str | None = None
 
     @classmethod
     def for_user(
@@ -52,9 +54,18 @@ class Caller:
         return cls(workspace_id, user_id, session_id, role, ROLE_ACTIONS.get(role, frozenset()))
 
     @classmethod
-    def for_api_key(cls, workspace_id: str, name: str, scopes: frozenset[str]) -> Caller:
+    def for_api_key(
+        cls, workspace_id: str, name: str, scopes: frozenset[str], key_id: str | None = None
+    ) -> Caller:
         """A trusted service holding one of the workspace's API keys."""
-        return cls(workspace_id, f"apikey:{name}", None, None, frozenset(scopes), name)
+        return cls(workspace_id, f"apikey:{name}", None, None, frozenset(scopes), name, key_id)
+
+    @property
+    def identity(self) -> str:
+        """Who this caller is, one string per credential: an API key's id, else the user."""
+        if self.is_api_key:
+            return f"apikey:{self.api_key_id or self.api_key_name}"
+        return f"user:{self.user_id}"
 
     @property
     def is_api_key(self) -> bool:

@@ -107,6 +107,21 @@ class TooManyRequests(RetryLater):
     default_message = "Too many requests"
 
 
+class Conflict(RetryLater):
+    """The same request is still being handled (an emit whose ``Idempotency-Key`` is in flight)."""
+
+    code = "Conflict"
+    status = 409
+    default_message = "The same request is still in progress; retry shortly"
+    default_retry_after_secs = 1
+
+
+class IdempotencyKeyReused(ServiceError):
+    code = "IdempotencyKeyReused"
+    status = 422
+    default_message = "This idempotency key was used for another request"
+
+
 class NotImplementedByHistory(ServiceError):
     code = "NotImplemented"
     status = 501

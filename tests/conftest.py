@@ -18,7 +18,9 @@ from django.test import override_settings
 
 from events.broker import Backend, memory_backend, redis_backend, reset_broker
 from events.broker.redis import RedisLiveStream
+from events.realtime.idempotency import reset_store
 from tests.redis_server import RedisServer, redis_server
+from tests.servers import Deployment, deployment
 from workspaces.keys import create_api_key, get_or_create_workspace
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
@@ -42,8 +44,10 @@ def broker(request: pytest.FixtureRequest) -> Iterator[str]:
         flush_redis()
     with override_settings(REDIS_URL=url):
         reset_broker()
+        reset_store()
         yield request.param
         reset_broker()
+        reset_store()
     if url:
         flush_redis()
 
@@ -86,6 +90,15 @@ def redis_broker() -> Iterator[str]:
         reset_broker()
         yield REDIS_TEST_URL
         reset_broker()
+    flush_redis()
+
+
+@pytest.fixture(scope="module")
+def two_processes() -> Iterator[Deployment]:
+    """Two Daphne processes sharing the test Redis (``tests/servers.py``), for a module."""
+    flush_redis()
+    with deployment(2, REDIS_URL=REDIS_TEST_URL) as running:
+        yield running
     flush_redis()
 
 

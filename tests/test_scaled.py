@@ -11,20 +11,11 @@ import json
 
 import httpx
 import orjson
-import pytest
 import redis.asyncio as aioredis
 import websockets
 
-from tests.conftest import REDIS_TEST_URL, flush_redis
-from tests.servers import Deployment, deployment
-
-
-@pytest.fixture(scope="module")
-def two_processes():
-    flush_redis()
-    with deployment(2, REDIS_URL=REDIS_TEST_URL) as running:
-        yield running
-    flush_redis()
+from tests.conftest import REDIS_TEST_URL
+from tests.servers import Deployment
 
 
 async def emit(running: Deployment, index: int, *events: dict) -> list[dict]:

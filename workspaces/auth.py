@@ -91,7 +91,9 @@ class KeyIdentity:
         """The key's scopes, in its own workspace only."""
         if self.key.workspace_id != workspace.pk:
             raise PermissionDenied("this API key belongs to another workspace")
-        return Caller.for_api_key(workspace.slug, self.key.name, self.key.scope_set)
+        return Caller.for_api_key(
+            workspace.slug, self.key.name, self.key.scope_set, key_id=self.key.prefix
+        )
 
 
 @dataclass(frozen=True)

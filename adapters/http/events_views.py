@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,13 +21,33 @@ from adapters.http.workspace_view import WorkspaceView, json_body, request_conte
 from events.event import parse_batch
 from events.filters import parse_filters, query_params
 from events.positions import parse_position
-from events.realtime import longpoll
-from events.realtime.publishing import publish
+from events.realtime import idempotency, longpoll
 from kernel.caller import CONSUME, EMIT
 from kernel.errors import NotFound, ValidationError
 
 ERRORS = dict.fromkeys((400, 401, 403, 404, 413, 500, 503), ErrorSerializer)
 POLL_PARAMS = ("cursor", "timeout")
+REPLAYED_HEADER = "Idempotent-Replayed"
+IDEMPOTENCY_KEY = OpenApiParameter(
+    idempotency.HEADER,
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": idempotency.MAX_KEY_CHARS,
+        "pattern": "^[!-~]+$",
+    },
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Makes a retry safe: a retry with the same key, by the same caller in the same "
+        f"workspace, within EVENTS_IDEMPOTENCY_SECS (default 24 h), gets the first answer "
+        f"(same status, same body, same event ids, and `{REPLAYED_HEADER}: true`) and "
+        "publishes nothing. The same key with other events: 422 IdempotencyKeyReused; "
+        "while the first request is still in progress: 409 Conflict (Retry-After: 1). "
+        "A request that failed keeps nothing: its retry publishes."
+    ),
+    examples=[OpenApiExample("a UUID", value="5f0c6a8e-1b7d-4c9e-9a51-2d3e4f5a6b7c")],
+)
 
 
 class EventsView(WorkspaceView):
@@ -36,16 +56,24 @@ class EventsView(WorkspaceView):
     @extend_schema(
         operation_id="emit_events",
         request=EmitInputSerializer,
-        responses={201: EmitOutputSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: EmitOutputSerializer,
+            409: ErrorSerializer,
+            422: ErrorSerializer,
+            **ERRORS,
+        },
         summary="Emit 1 to 100 events, all or nothing",
     )
     async def post(self, request: Request, workspace_id: str) -> Response:
         caller = await self.authorize(request, workspace_id, EMIT)
+        key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
         events = parse_batch(json_body(request), max_batch=settings.EVENTS_MAX_BATCH)
-        envelopes = await publish(
-            workspace_id, events, caller=caller, context=request_context(request)
+        emitted = await idempotency.publish_once(
+            workspace_id, events, caller=caller, context=request_context(request), key=key
         )
-        return Response({"events": envelopes}, status=201)
+        headers = {REPLAYED_HEADER: "true"} if emitted.replayed else None
+        return Response({"events": emitted.envelopes}, status=201, headers=headers)
 
     @search_schema
     async def get(self, request: Request, workspace_id: str) -> Response:
