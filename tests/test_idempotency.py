@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient, override_settings
 
-from events.broker import get_broker
+from events.broker import get_live_stream
 from events.broker.redis import stream_key
 from events.event import parse_client_event
 from events.realtime.idempotency import fingerprint, get_store, slot_for
@@ -31,7 +31,7 @@ HEADER = "Idempotency-Key"
 
 async def stored_ids(workspace_id: str = "acme", event_type: str | None = None) -> list[str]:
     """The ids of the events the broker holds (of one type), in publish order."""
-    page = await get_broker().read_after(workspace_id, ZERO_ID, count=1000)
+    page = await get_live_stream().read_after(workspace_id, ZERO_ID, count=1000)
     return [e["id"] for e in page.events if event_type is None or e["type"] == event_type]
 
 
