@@ -8,8 +8,10 @@ brokers, and across service processes sharing Redis.
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 import redis.asyncio as aioredis
+import websockets
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient, override_settings
 
@@ -20,7 +22,7 @@ from events.realtime.idempotency import fingerprint, get_store, slot_for
 from kernel.caller import Caller
 from kernel.ids import ZERO_ID
 from tests.conftest import REDIS_TEST_URL
-from tests.helpers import eventually
+from tests.helpers import connect, eventually, next_frames
 from tests.servers import Deployment
 from tests.test_emit_http import URL, emit_body, post
 from workspaces.models import split_key
@@ -30,9 +32,10 @@ HEADER = "Idempotency-Key"
 
 
 async def stored_ids(workspace_id: str = "acme", event_type: str | None = None) -> list[str]:
-    """The ids of the events the broker holds (of one type), in publish order."""
+    """The ids of the events the broker holds (of one type; not the audit's), in publish order."""
     page = await get_live_stream().read_after(workspace_id, ZERO_ID, count=1000)
-    return [e["id"] for e in page.events if event_type is None or e["type"] == event_type]
+    emitted = [e for e in page.events if not e["type"].startswith("events.")]
+    return [e["id"] for e in emitted if event_type is None or e["type"] == event_type]
 
 
 async def test_a_retried_emit_gets_the_first_answer_and_publishes_once(broker, key):
@@ -225,3 +228,108 @@ async def test_a_real_server_refuses_a_hostile_key_with_400(two_processes, value
     response = await emit_to(two_processes, 0, emit_body({"type": "hostile"}), value)
     assert response.status_code == 400
     assert response.json()["details"] == {"field": HEADER}
+
+
+# --- The WebSocket emit frame's ``idempotencyKey`` ---------------------------------------
+
+
+def emit_frame(ref: str, event: dict, idempotency_key=None) -> dict:
+    frame = {"op": "emit", "ref": ref, "event": event}
+    if idempotency_key is not None:
+        frame["idempotencyKey"] = idempotency_key
+    return frame
+
+
+async def answer_to(client, frame: dict) -> dict:
+    """Send one frame; the ack or error frame that answers it."""
+    await client.send_json_to(frame)
+    while True:
+        got = await client.receive_json_from(timeout=10)
+        if got["op"] in ("ack", "error") and got.get("ref") == frame["ref"]:
+            return got
+
+
+async def test_a_retried_websocket_emit_gets_the_first_ack_even_after_a_reconnect(broker, key):
+    event = {"type": "chat.sent", "payload": {"text": "hi"}}
+    client = await connect(key, query="types=none")
+    first = await answer_to(client, emit_frame("r1", event, "msg-1"))
+    again = await answer_to(client, emit_frame("r2", event, "msg-1"))
+    await client.disconnect()
+    client = await connect(key, query="types=none")
+    after_reconnect = await answer_to(client, emit_frame("r3", event, "msg-1"))
+    await client.disconnect()
+    assert [first["op"], again["op"], after_reconnect["op"]] == ["ack"] * 3
+    assert again == {**first, "ref": "r2"}
+    assert after_reconnect == {**first, "ref": "r3"}
+    assert await stored_ids(event_type="chat.sent") == [first["event"]["id"]]
+
+
+async def test_http_and_websocket_emits_share_the_keys(broker, key):
+    event = {"type": "a", "payload": 1}
+    [envelope] = (await post(key, emit_body(event), **{HEADER: "k"})).json()["events"]
+    client = await connect(key, query="types=none")
+    ack = await answer_to(client, emit_frame("r1", event, "k"))
+    refused = await answer_to(client, emit_frame("r2", {"type": "a", "payload": 2}, "k"))
+    await client.disconnect()
+    assert ack["event"] == envelope
+    assert (refused["op"], refused["error"]) == ("error", "IdempotencyKeyReused")
+    assert await stored_ids() == [envelope["id"]]
+
+
+async def test_keyed_and_plain_websocket_emits_are_answered_in_order(broker, key):
+    client = await connect(key, query="types=none")
+    frames = [
+        emit_frame("plain-1", {"type": "a"}),
+        emit_frame("keyed", {"type": "b"}, "k"),
+        emit_frame("plain-2", {"type": "c"}),
+        emit_frame("keyed-again", {"type": "b"}, "k"),
+    ]
+    for frame in frames:
+        await client.send_json_to(frame)
+    acks = await next_frames(client, 4, op="ack")
+    await client.disconnect()
+    assert [a["ref"] for a in acks] == ["plain-1", "keyed", "plain-2", "keyed-again"]
+    assert acks[3]["event"] == acks[1]["event"]
+    assert await stored_ids() == [a["event"]["id"] for a in acks[:3]]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "x" * 256, "x" * 1_000_000, "a\x00b", "a b", "\u2603", 42, ["k"], {"k": 1}, True],
+    ids=["empty", "256", "huge", "nul", "space", "unicode", "number", "list", "object", "bool"],
+)
+async def test_a_hostile_websocket_key_gets_an_error_frame_and_the_socket_goes_on(
+    broker, key, value
+):
+    client = await connect(key, query="types=none")
+    refused = await answer_to(client, emit_frame("bad", {"type": "a"}, value))
+    accepted = await answer_to(client, emit_frame("good", {"type": "a"}, "k"))
+    await client.disconnect()
+    assert (refused["op"], refused["error"]) == ("error", "ValidationError")
+    assert refused["details"] == {"field": "idempotencyKey"}
+    assert accepted["op"] == "ack"
+    assert await stored_ids() == [accepted["event"]["id"]]
+
+
+async def ws_answer(url: str, frame: dict) -> dict:
+    async with websockets.connect(url) as socket:
+        await socket.send(orjson.dumps(frame).decode())
+        while True:
+            got = orjson.loads(await socket.recv())
+            if got.get("ref") == frame["ref"]:
+                return got
+
+
+async def test_a_websocket_retry_on_a_second_process_publishes_once(two_processes):
+    event = {"type": "across.sockets", "payload": {"n": 1}}
+    query = f"apiKey={two_processes.key}&types=none"
+    first = await ws_answer(two_processes.ws(0, query), emit_frame("r1", event, "ws-across"))
+    again = await ws_answer(two_processes.ws(1, query), emit_frame("r2", event, "ws-across"))
+    assert first["op"] == "ack"
+    assert again == {**first, "ref": "r2"}
+    client = aioredis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        entries = await client.xrange(stream_key("acme"))
+    finally:
+        await client.aclose()
+    assert len([e for _, e in entries if b"across.sockets" in e[b"event"]]) == 1

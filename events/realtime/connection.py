@@ -28,7 +28,7 @@ from events.filters import Filters, parse_filters
 from events.frames import text_frame
 from events.metrics import CONNECTED, SLOW_CONSUMERS, WEBSOCKET_DELIVERIES, WEBSOCKET_OPENED
 from events.positions import Position, parse_position
-from events.realtime import lifecycle
+from events.realtime import idempotency, lifecycle
 from events.realtime.emits import EmitPipeline
 from events.realtime.failures import report_failure
 from events.realtime.hub import get_hub
@@ -66,6 +66,7 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_SLOW_CONSUMER = 4008
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TRY_AGAIN_LATER = 1013  # a dependency did not answer (RFC 6455's "Try Again Later")
+KEY_FIELD = "idempotencyKey"  # the emit frame's idempotency key (events.realtime.idempotency)
 REASON_CHARS = 120  # a close frame's reason fits in 123 bytes
 # A slow consumer gets this long to read up to its close frame before it is dropped.
 SLOW_CLOSE_SECS = 10.0
@@ -344,6 +345,7 @@ class Connection:
     async def _emit(self, frame: dict[str, Any]) -> None:
         if not self.caller or not self.caller.can(EMIT):
             raise PermissionDenied("this caller may not emit in this workspace")
+        key = idempotency.parse_key(frame.get("idempotencyKey"), KEY_FIELD)
         event = parse_client_event(frame.get("event"))
         if self.emits is None:
             self.emits = EmitPipeline(
@@ -353,7 +355,7 @@ class Connection:
                 answer=self._answer_emit,
                 max_batch=settings.EVENTS_MAX_BATCH,
             )
-        await self.emits.put(frame.get("ref"), event)
+        await self.emits.put(frame.get("ref"), event, key)
 
     async def _answer_emit(
         self, ref: Any, envelope: Envelope | None, exc: Exception | None
