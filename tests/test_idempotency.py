@@ -15,10 +15,10 @@ import websockets
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient, override_settings
 
-from events.broker import get_live_stream
+from events.broker import get_live_stream, reset_broker
 from events.broker.redis import stream_key
 from events.event import parse_client_event
-from events.realtime.idempotency import fingerprint, get_store, slot_for
+from events.realtime.idempotency import fingerprint, get_store, reset_store, slot_for
 from kernel.caller import Caller
 from kernel.ids import ZERO_ID
 from tests.conftest import REDIS_TEST_URL
@@ -136,6 +136,23 @@ async def test_a_retry_after_a_broker_outage_publishes_once(own_redis, key):
     assert "Idempotent-Replayed" not in retried
     assert again.json() == retried.json()
     assert await stored_ids(event_type="a") == [retried.json()["events"][0]["id"]]
+
+
+async def test_the_embedded_store_keeps_the_newest_answers_within_its_bound(workspace, key):
+    with override_settings(REDIS_URL="", EVENTS_IDEMPOTENCY_MEMORY_BYTES=65_536):
+        reset_broker()
+        reset_store()
+        body = emit_body({"type": "a", "payload": "x" * 1_000})
+        for n in range(100):  # about 130 KB of answers: twice the bound
+            assert (await post(key, body, **{HEADER: f"k{n}"})).status_code == 201
+        newest = await post(key, body, **{HEADER: "k99"})
+        oldest = await post(key, body, **{HEADER: "k0"})
+        count = len(await stored_ids())
+        reset_broker()
+        reset_store()
+    assert newest["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in oldest
+    assert count == 101
 
 
 @pytest.mark.parametrize(
