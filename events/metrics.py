@@ -41,6 +41,11 @@ OWN_QUEUED = Gauge(
     multiprocess_mode="livesum",
 )
 OWN_DROPPED = Counter("events_own_dropped", "Audit and error events dropped: the queue was full")
+IDEMPOTENT_REPLAYS = Counter(
+    "events_idempotent_replays",
+    "Retried emits answered with their idempotency key's first answer, nothing published",
+    ["transport"],
+)
 SLOW_CONSUMERS = Counter("events_slow_consumers", "Consumers disconnected for reading too slowly")
 WEBSOCKET_OPENED = Counter(
     "events_websocket_opened",

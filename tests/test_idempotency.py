@@ -25,6 +25,7 @@ from tests.conftest import REDIS_TEST_URL
 from tests.helpers import connect, eventually, next_frames
 from tests.servers import Deployment
 from tests.test_emit_http import URL, emit_body, post
+from tests.test_metrics import value
 from workspaces.models import split_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -153,6 +154,20 @@ async def test_the_embedded_store_keeps_the_newest_answers_within_its_bound(work
     assert newest["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in oldest
     assert count == 101
+
+
+async def test_replays_are_counted_in_the_metrics_by_transport(broker, key):
+    async def replays() -> float:
+        text = (await AsyncClient().get("/metrics")).content.decode()
+        try:
+            return value(text, "events_idempotent_replays_total", transport="http")
+        except AssertionError:
+            return 0.0
+
+    before = await replays()
+    for _ in range(3):
+        await post(key, emit_body({"type": "a"}), **{HEADER: "counted"})
+    assert await replays() == before + 2
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from events.event import ClientEvent, Envelope
+from events.metrics import IDEMPOTENT_REPLAYS
 from events.realtime.publishing import publish
 from kernel import outages
 from kernel.caller import Caller
@@ -241,7 +242,9 @@ async def publish_once(
     store = get_store()
     found = await store.claim(slot, claim, CLAIM_SECS * 1000)
     if found is not None:
-        return _replay(found, wanted)
+        emitted = _replay(found, wanted)
+        IDEMPOTENT_REPLAYS.labels(transport=context.transport).inc()
+        return emitted
     try:
         envelopes = await publish(workspace_id, events, caller=caller, context=context)
     except BaseException:
