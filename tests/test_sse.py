@@ -6,6 +6,7 @@ Redis) and an HTTP client reading the stream as the HTML standard parses it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import REDIS_TEST_URL, flush_redis
-from tests.servers import Deployment, deployment, manage
+from tests.servers import SERVERS, Deployment, deployment, manage
 from tests.sse_client import Reader, stream
 from tests.test_scaled import emit
 
@@ -42,6 +43,7 @@ def running(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Deploy
         REDIS_URL=redis_url,
         EVENTS_SSE_HEARTBEAT_SECS="1",
         EVENTS_SSE_RETRY_MS="500",
+        EVENTS_WS_RECHECK_SECS="1",  # without Redis, only the periodic re-check tells it
     ) as started:
         yield started
     if redis_url:
@@ -57,13 +59,13 @@ def keyed(running: Deployment) -> dict[str, str]:
     return {"X-Api-Key": running.key}
 
 
-async def opened(response: httpx.Response) -> Reader:
+async def opened(response: httpx.Response, retry: int = 500) -> Reader:
     """The stream's reader once the service has joined it to the hub (its ``retry:`` came)."""
     assert response.status_code == 200, await response.aread()
     reader = Reader(response)
     first = await reader.next()
     assert first is not None
-    assert first.retry == 500
+    assert first.retry == retry
     return reader
 
 
@@ -209,3 +211,92 @@ async def test_the_schema_describes_the_stream(running):
     assert "text/event-stream" in operation["responses"]["200"]["content"]
     names = {p["name"] for p in operation["parameters"]}
     assert {"lastEventId", "Last-Event-ID", "types", "token", "apiKey"} <= names
+
+
+async def test_a_revoked_key_ends_its_open_stream_with_an_error_message(running):
+    doomed = manage(running.env, "createapikey", "acme", "--name", f"doomed-{kind()}")
+    async with stream(running.http(0), "types=nothing.ever", {"X-Api-Key": doomed}) as response:
+        reader = await opened(response)
+        await asyncio.to_thread(manage, running.env, "revokeapikey", doomed.split("_")[1])
+        messages = [m for m in await reader.rest() if m.comment is None]
+    [error] = messages
+    assert error.event == "error"
+    assert error.json()["error"] == "NotAuthenticated"
+    assert "revoked" in error.json()["message"]
+
+
+async def test_opening_and_closing_a_stream_is_audited(running):
+    wanted = kind()
+    audits = "types=events.subscribed,events.unsubscribed"
+    async with stream(running.http(0), audits, keyed(running)) as observer:
+        watching = await opened(observer)
+        async with stream(running.http(0), f"types={wanted}", keyed(running)) as response:
+            await opened(response)
+        seen: list[dict] = []
+        while not any(e["type"] == "events.unsubscribed" for e in seen):
+            [message] = await watching.events(1)
+            event = message.json()
+            if event["type"] == "events.unsubscribed" or event["payload"]["filters"].get(
+                "types"
+            ) == [wanted]:
+                seen.append(event)
+    assert [e["type"] for e in seen] == ["events.subscribed", "events.unsubscribed"]
+    assert all(e["source"]["correlationId"] for e in seen)
+
+
+async def test_query_string_credentials_never_reach_the_servers_output(running, make_token):
+    token = make_token("u-1", "viewer")
+    refused = "evk_0123456789ab_not-a-real-key-but-a-secret-all-the-same"
+    for credential in (f"apiKey={running.key}", f"token={token}"):
+        async with stream(running.http(0), f"{credential}&types=x") as response:
+            await opened(response)
+    async with stream(running.http(0), f"apiKey={refused}") as response:
+        assert response.status_code == 401
+    assert running.output is not None
+    logged = running.output.read_text()
+    assert "/events/stream" in logged  # the lines are there, their secrets not
+    for secret in (running.key, token, refused, running.key.rsplit("_", 1)[1]):
+        assert secret not in logged
+
+
+# --- A client that stops reading ------------------------------------------------------
+
+EVENT_PAD_BYTES = 8_000
+BATCH = 50
+BATCHES = 60  # more than the bounds below plus what the kernel's buffers hold
+
+
+@pytest.fixture(params=sorted(SERVERS))
+def small_bounds(request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    """One process of each server whose streams hold little for a slow client."""
+    with deployment(
+        1,
+        server=request.param,
+        REDIS_URL="",
+        EVENTS_SSE_OUTBOX_MAX="100",
+        EVENTS_SSE_BUFFER_MAX_BYTES=str(256 * 1024),
+    ) as started:
+        yield started
+
+
+async def emit_until_cut_off(running: Deployment) -> None:
+    """Emit big events until the service counts a slow consumer (at most BATCHES batches)."""
+    event = {"type": "big", "payload": "x" * EVENT_PAD_BYTES, "options": {"persist": False}}
+    async with httpx.AsyncClient(base_url=running.http(0), timeout=30) as client:
+        for _ in range(BATCHES):
+            await emit(running, 0, *[event] * BATCH)
+            metrics = (await client.get("/metrics")).text
+            if "\nevents_slow_consumers_total 1.0" in metrics:
+                return
+    raise AssertionError("no slow consumer after every batch")
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_told_so(small_bounds):
+    async with stream(small_bounds.http(0), "types=big", keyed(small_bounds)) as response:
+        reader = await opened(response, retry=2000)  # the default
+        await emit_until_cut_off(small_bounds)
+        messages = [m for m in await reader.rest() if m.comment is None]
+    *delivered, last = messages
+    assert last.event == "error"
+    assert last.json()["error"] == "SlowConsumer"
+    assert all(m.json()["type"] == "big" for m in delivered)
