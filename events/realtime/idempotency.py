@@ -181,7 +181,7 @@ class RedisStore(Store):
             found = await self.redis.get(slot)
             if found is not None:
                 return bytes(found)
-        raise Conflict(f"the {HEADER} slot changed hands too often; retry shortly")
+        raise Conflict("the idempotency key changed hands too often; retry shortly")
 
     async def settle(self, slot: str, claim: bytes, record: bytes, ttl_ms: int) -> None:
         await self._settle(keys=[slot], args=[claim, record, ttl_ms])
@@ -260,10 +260,10 @@ def _replay(found: bytes, wanted: bytes) -> Emitted:
     kind, held, rest = found.split(b" ", 2)
     if held != wanted:
         raise IdempotencyKeyReused(
-            f"this {HEADER} was used for other events; use a new key for a new emit"
+            "this idempotency key was used for other events; use a new key for a new emit"
         )
     if kind != _ANSWER:
-        raise Conflict(f"an emit with this {HEADER} is still in progress; retry shortly")
+        raise Conflict("an emit with this idempotency key is still in progress; retry shortly")
     return Emitted(orjson.loads(rest), replayed=True)
 
 
