@@ -12,6 +12,7 @@ import asyncio
 import orjson
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
 from django.test import AsyncClient, override_settings
 
 from events.broker import get_live_stream
@@ -82,3 +83,17 @@ async def test_a_stop_ends_the_stream_and_a_stream_opened_during_it_ends_at_once
     response = await AsyncClient().get(URL, {"types": "tick"}, headers={"X-Api-Key": key})
     assert [chunk async for chunk in response.streaming_content] == [RETRY]
     lifecycle._stopping.discard(asyncio.get_running_loop())
+
+
+async def test_a_session_cookie_opens_the_stream_from_this_sites_own_pages_only(workspace):
+    user = await sync_to_async(User.objects.create_superuser)("root", "root@example.com", "pw")
+    client = AsyncClient()
+    await client.aforce_login(user)
+    elsewhere = await client.get(URL, headers={"Origin": "https://elsewhere.example"})
+    assert elsewhere.status_code == 403
+    assert elsewhere.json()["error"] == "PermissionDenied"
+    response = await client.get(URL, headers={"Origin": "http://testserver"})
+    assert response.status_code == 200
+    chunks = aiter(response.streaming_content)
+    assert await anext(chunks) == RETRY
+    await chunks.aclose()

@@ -7,8 +7,9 @@ never makes a writer wait, so the stream looks at the transport's unsent bytes
 itself. Both need to drop a client that stopped reading altogether. Django's request
 does not carry ``send``: :class:`OutletMiddleware` puts the connection in the scope of
 the stream's requests (``scope["events.outlet"]``), for the view to hand to
-:class:`events.realtime.stream.EventStream`. Another server gives None: the outbox's
-bound still holds, without the byte bound and the drop.
+:class:`events.realtime.stream.EventStream`. Another server, or
+``EVENTS_DIRECT_WRITES=false``, gives None: the outbox's bound still holds, without the
+byte bound and the drop.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from django.conf import settings
 
 STREAM_SUFFIX = "/events/stream"
 SCOPE_KEY = "events.outlet"
@@ -68,5 +71,6 @@ class OutletMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope.get("path", "").endswith(STREAM_SUFFIX):
-            scope[SCOPE_KEY] = outlet_of(send)
+            # The servers' private attributes, like the WebSocket's fast paths: same switch.
+            scope[SCOPE_KEY] = outlet_of(send) if settings.EVENTS_DIRECT_WRITES else None
         await self.app(scope, receive, send)
