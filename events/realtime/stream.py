@@ -166,7 +166,8 @@ class EventStream:
         except Exception as exc:
             if outages.dependency_of(exc) != outages.BROKER:
                 raise
-            self.ending = ServiceUnavailable("the broker did not answer; reconnect later")
+            outages.failed(outages.BROKER, exc, "an event stream's start")
+            self.ending = ServiceUnavailable()
             return
         self.joined = True
         self.recheck = Recheck(
