@@ -11,7 +11,7 @@ which is also how events written to Redis by other services are normalized.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
@@ -43,6 +43,7 @@ class Envelope(TypedDict):
     target: NotRequired[dict[str, str]]
     options: dict[str, Any]
     error: NotRequired[dict[str, Any]]
+    cloudevent: NotRequired[dict[str, Any]]
     createdAt: str
     size: int
 
@@ -52,6 +53,8 @@ class ClientEvent(TypedDict):
     payload: Any
     target: NotRequired[dict[str, str]]
     options: dict[str, Any]
+    # A CloudEvent's own attributes the service keeps (events.cloudevents); never a client's.
+    cloudevent: NotRequired[dict[str, Any]]
 
 
 def now_iso() -> str:
@@ -126,10 +129,15 @@ def parse_batch(raw: Any, *, max_batch: int) -> list[ClientEvent]:
             f"send 1 to {max_batch} events per request, not {len(items)}",
             details={"field": "events", "count": len(items)},
         )
+    return parse_each(items, parse_client_event)
+
+
+def parse_each(items: list[Any], parse: Callable[[Any], ClientEvent]) -> list[ClientEvent]:
+    """Parse every item of a batch: the first refused one refuses all, its index in details."""
     events = []
     for index, item in enumerate(items):
         try:
-            events.append(parse_client_event(item))
+            events.append(parse(item))
         except ValidationError as exc:
             exc.details = {"index": index, **(exc.details or {})}
             raise
@@ -145,6 +153,8 @@ def stored_form(event: ClientEvent, source: Source, *, error: dict | None = None
     stored["options"] = event.get("options") or {"persist": True}
     if error:
         stored["error"] = error
+    if event.get("cloudevent"):
+        stored["cloudevent"] = event["cloudevent"]
     stored["createdAt"] = now_iso()
     return stored
 

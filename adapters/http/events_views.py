@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from adapters.http.cloudevents_parsers import PARSERS, emitted_events
 from adapters.http.events_serializers import (
     EmitInputSerializer,
     EmitOutputSerializer,
@@ -17,8 +18,7 @@ from adapters.http.events_serializers import (
     PollQuerySerializer,
 )
 from adapters.http.history_views import get_events, search_schema
-from adapters.http.workspace_view import WorkspaceView, json_body, request_context
-from events.event import parse_batch
+from adapters.http.workspace_view import WorkspaceView, request_context
 from events.filters import parse_filters, query_params
 from events.positions import parse_position
 from events.realtime import idempotency, longpoll
@@ -49,13 +49,23 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     examples=[OpenApiExample("a UUID", value="5f0c6a8e-1b7d-4c9e-9a51-2d3e4f5a6b7c")],
 )
 
+CLOUDEVENTS_EMIT = (
+    'The body is `{"events": [...]}` (`application/json`), or CloudEvents 1.0 '
+    "(docs/CLOUDEVENTS.md): one structured event (`Content-Type: application/cloudevents+json`), "
+    "a batch (`application/cloudevents-batch+json`, a JSON array), or binary mode (`ce-*` "
+    "headers; the body is `data`, its Content-Type the `datacontenttype`). An invalid CloudEvent "
+    "is 400 ValidationError with the attribute in `details.attribute`."
+)
+
 
 class EventsView(WorkspaceView):
     """Emit events (POST); searching the history (GET) lives in ``adapters.http.history_views``."""
 
+    parser_classes = PARSERS
+
     @extend_schema(
         operation_id="emit_events",
-        request=EmitInputSerializer,
+        request={"application/json": EmitInputSerializer},
         parameters=[IDEMPOTENCY_KEY],
         responses={
             201: EmitOutputSerializer,
@@ -64,11 +74,12 @@ class EventsView(WorkspaceView):
             **ERRORS,
         },
         summary="Emit 1 to 100 events, all or nothing",
+        description=CLOUDEVENTS_EMIT,
     )
     async def post(self, request: Request, workspace_id: str) -> Response:
         caller = await self.authorize(request, workspace_id, EMIT)
         key = idempotency.parse_key(request.headers.get(idempotency.HEADER))
-        events = parse_batch(json_body(request), max_batch=settings.EVENTS_MAX_BATCH)
+        events = emitted_events(request, max_batch=settings.EVENTS_MAX_BATCH)
         emitted = await idempotency.publish_once(
             workspace_id, events, caller=caller, context=request_context(request), key=key
         )

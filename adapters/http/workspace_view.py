@@ -38,12 +38,17 @@ def request_context(request: Request, transport: str = "http") -> RequestContext
     return RequestContext(correlation_id=correlation_id, transport=transport, ip=client_ip(request))
 
 
-def json_body(request: Request) -> Any:
-    """Parse the body as JSON, whatever the content type claims."""
+def raw_body(request: Request) -> bytes:
+    """The request's body as it came (bounded by ``adapters.http.bodylimit``)."""
     try:
-        body = request._request.body
+        return request._request.body
     except RequestDataTooBig:
         raise RequestTooLarge("the request body is too large") from None
+
+
+def json_body(request: Request) -> Any:
+    """Parse the body as JSON, whatever the content type claims."""
+    body = raw_body(request)
     if not body.strip():
         return {}
     try:
