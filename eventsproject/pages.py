@@ -7,15 +7,19 @@ style, nothing from another origin, so the page carries a strict Content-Securit
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_safe
+
+from adapters import asyncapi
 
 DISTRIBUTION = "events-service"
 # Only this origin, no inline script or style, never in a frame.
@@ -37,6 +41,10 @@ class Link:
 LINKS = (
     Link("API documentation", "docs", "Swagger UI: every HTTP operation, tried from the page"),
     Link("OpenAPI schema", "schema", "the HTTP API's schema, for code generators and tests"),
+    Link(
+        "Realtime protocol", "protocol", "the WebSocket and the event stream: frames, close codes"
+    ),
+    Link("AsyncAPI document", "asyncapi", "the realtime protocol's AsyncAPI 3.0 document"),
     Link("Admin", "admin:index", "workspaces, members and API keys (staff users)"),
     Link("Health", "healthcheck", "200 while the broker and the history answer, else 503"),
     Link("Metrics", "metrics", "Prometheus metrics of this process"),
@@ -60,6 +68,36 @@ async def landing(request: HttpRequest) -> HttpResponse:
         "links": [(link, reverse(link.route)) for link in LINKS],
     }
     response = HttpResponse(render_to_string("eventsproject/landing.html", context))
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response
+
+
+def _protocol_context() -> dict[str, Any]:
+    """The AsyncAPI document as the page lists it: channels, their messages, close codes."""
+    document = asyncapi.document()
+    messages = document["components"]["messages"]
+    channels = []
+    for name, channel in document["channels"].items():
+        listed = [
+            (messages[key], json.dumps(messages[key]["payload"], indent=2))
+            for key in channel["messages"]
+        ]
+        channels.append({"name": name, "channel": channel, "messages": listed})
+    return {
+        "version": service_version(),
+        "info": document["info"],
+        "channels": channels,
+        "close_codes": document["channels"][asyncapi.WS_CHANNEL]["x-close-codes"],
+        "security": document["components"]["securitySchemes"],
+        "asyncapi_url": reverse("asyncapi"),
+        "schema_url": reverse("schema"),
+    }
+
+
+@require_safe
+async def protocol_page(request: HttpRequest) -> HttpResponse:
+    """``/v2/protocol``: the AsyncAPI document as a page, served offline (no script)."""
+    response = HttpResponse(render_to_string("eventsproject/protocol.html", _protocol_context()))
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response
 

@@ -28,7 +28,7 @@ from events.filters import Filters, parse_filters
 from events.frames import text_frame
 from events.metrics import CONNECTED, SLOW_CONSUMERS, WEBSOCKET_DELIVERIES, WEBSOCKET_OPENED
 from events.positions import Position, parse_position
-from events.realtime import idempotency, lifecycle
+from events.realtime import idempotency, lifecycle, protocol
 from events.realtime.emits import EmitPipeline
 from events.realtime.failures import report_failure
 from events.realtime.hub import get_hub
@@ -330,17 +330,13 @@ class Connection:
         )
 
     async def _handle(self, frame: dict[str, Any]) -> None:
-        op = frame.get("op")
+        op = protocol.client_op(frame)
         if op == "ping":
             await self.send_json({"op": "pong"})
         elif op == "emit":
             await self._emit(frame)
-        elif op == "subscribe":
-            await self._change_filters(frame)
         else:
-            raise ValidationError(
-                f"unknown op {op!r}; use subscribe, emit or ping", details={"field": "op"}
-            )
+            await self._change_filters(frame)
 
     async def _emit(self, frame: dict[str, Any]) -> None:
         if not self.caller or not self.caller.can(EMIT):
