@@ -15,17 +15,18 @@ sends against it.
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable
+from functools import cache, wraps
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_safe
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from adapters.http.stream_views import STREAM_PARAMS
 from adapters.websocket.consumer import TRANSPORT_PARAMS
 from events.realtime import connection, lifecycle, protocol
 from events.realtime.protocol import ERROR_BODY, FILTERS, POSITION, Schema
+from kernel.errors import MethodNotAllowed
 
 VERSION = "3.0.0"
 WS_CHANNEL = "events"
@@ -333,7 +334,22 @@ def document() -> dict[str, Any]:
     }
 
 
-@require_safe
-def asyncapi_view(request: HttpRequest) -> JsonResponse:
+View = Callable[[HttpRequest], Any]
+
+
+def read_only(view: View) -> View:
+    """GET and HEAD only; any other method is the contract's JSON 405 (this is under /v2/)."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest) -> Any:
+        if request.method not in ("GET", "HEAD"):
+            raise MethodNotAllowed(f"{request.method} is not allowed here; use GET")
+        return view(request)
+
+    return guarded
+
+
+@read_only
+def asyncapi_view(request: HttpRequest) -> HttpResponse:
     """``/v2/asyncapi.json``: the document, for code generators, tools and tests."""
     return JsonResponse(document(), json_dumps_params={"indent": 2})

@@ -94,8 +94,8 @@ def _protocol_context() -> dict[str, Any]:
     }
 
 
-@require_safe
-async def protocol_page(request: HttpRequest) -> HttpResponse:
+@asyncapi.read_only
+def protocol_page(request: HttpRequest) -> HttpResponse:
     """``/v2/protocol``: the AsyncAPI document as a page, served offline (no script)."""
     response = HttpResponse(render_to_string("eventsproject/protocol.html", _protocol_context()))
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.management import call_command
 from django.test import AsyncClient
 from jsonschema import Draft7Validator
 
+from adapters.asyncapi import document
 from adapters.websocket.consumer import TRANSPORT_PARAMS
 from events.realtime import connection, lifecycle, protocol
 from events.realtime.recheck import check_workspace_now
@@ -251,3 +253,20 @@ async def test_the_handshake_parameters_and_the_page(key):
     landing = (await AsyncClient().get("/")).content.decode()
     assert 'href="/v2/protocol"' in landing
     assert 'href="/v2/asyncapi.json"' in landing
+
+
+async def test_the_document_and_its_page_are_read_only():
+    for path in ("/v2/asyncapi.json", "/v2/protocol"):
+        for body in ("x" * 100_000, '{"a": ' * 5_000, "\x00\xff"):
+            response = await AsyncClient().post(path, body, content_type="application/json")
+            assert response.status_code == 405
+            assert response.json()["error"] == "MethodNotAllowed"
+        huge_query = await AsyncClient().get(path, {"q": "[" * 3_000, "x": "y" * 3_000})
+        assert huge_query.status_code == 200
+
+
+def test_manage_py_asyncapi_writes_the_served_document(tmp_path, capsys):
+    target = tmp_path / "asyncapi.json"
+    call_command("asyncapi", output=str(target))
+    call_command("asyncapi")
+    assert json.loads(target.read_text()) == json.loads(capsys.readouterr().out) == document()
