@@ -94,7 +94,7 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
-        "description": "`Authorization: Bearer <JWT>` signed by the platform",
+        "description": "A JWT signed by the platform",
     },
     "apiKeyQuery": {
         "type": "httpApiKey",
@@ -129,7 +129,7 @@ def _query(params: tuple[str, ...]) -> Schema:
         "type": "object",
         "description": FILTERS["description"],
         "properties": {
-            **{name: described[name] for name in params},
+            **{name: described.get(name, {"type": "string"}) for name in params},
             **dict.fromkeys(FILTERS["properties"], string),
         },
         "patternProperties": dict.fromkeys(FILTERS["patternProperties"], string),

@@ -72,6 +72,11 @@ async def landing(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def spans(text: str) -> list[tuple[str, bool]]:
+    """A description's text and its `code` spans, each with whether it is code."""
+    return [(part, index % 2 == 1) for index, part in enumerate(text.split("`")) if part]
+
+
 def _protocol_context() -> dict[str, Any]:
     """The AsyncAPI document as the page lists it: channels, their messages, close codes."""
     document = asyncapi.document()
@@ -79,10 +84,16 @@ def _protocol_context() -> dict[str, Any]:
     channels = []
     for name, channel in document["channels"].items():
         listed = [
-            (messages[key], json.dumps(messages[key]["payload"], indent=2))
+            (
+                messages[key],
+                spans(messages[key]["summary"]),
+                json.dumps(messages[key]["payload"], indent=2),
+            )
             for key in channel["messages"]
         ]
-        channels.append({"name": name, "channel": channel, "messages": listed})
+        # The first paragraph: the page shows the rest (the close codes) as a table.
+        about = spans(channel["description"].split("\n\n")[0])
+        channels.append({"name": name, "channel": channel, "about": about, "messages": listed})
     return {
         "version": service_version(),
         "info": document["info"],
