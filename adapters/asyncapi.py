@@ -290,13 +290,13 @@ def document() -> dict[str, Any]:
             "websocket": {
                 "host": "localhost:8000",
                 "protocol": "ws",
-                "description": "This service (wss behind TLS)",
+                "description": "This service (wss behind TLS); served, the host asked",
                 "security": security,
             },
             "http": {
                 "host": "localhost:8000",
                 "protocol": "http",
-                "description": "This service (https behind TLS)",
+                "description": "This service (https behind TLS); served, the host asked",
                 "security": security,
             },
         },
@@ -351,5 +351,18 @@ def read_only(view: View) -> View:
 
 @read_only
 def asyncapi_view(request: HttpRequest) -> HttpResponse:
-    """``/v2/asyncapi.json``: the document, for code generators, tools and tests."""
-    return JsonResponse(document(), json_dumps_params={"indent": 2})
+    """``/v2/asyncapi.json``: the document, its servers this one as the client reached it."""
+    return JsonResponse(
+        for_host(request.get_host(), secure=request.is_secure()), json_dumps_params={"indent": 2}
+    )
+
+
+def for_host(host: str, *, secure: bool) -> dict[str, Any]:
+    """The document with its servers at ``host`` (``wss`` / ``https`` when ``secure``)."""
+    protocols = {"websocket": "wss" if secure else "ws", "http": "https" if secure else "http"}
+    described = document()
+    servers = {
+        name: {**server, "host": host, "protocol": protocols[name]}
+        for name, server in described["servers"].items()
+    }
+    return {**described, "servers": servers}

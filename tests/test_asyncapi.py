@@ -265,7 +265,18 @@ async def test_the_document_and_its_page_are_read_only():
         assert huge_query.status_code == 200
 
 
-def test_manage_py_asyncapi_writes_the_served_document(tmp_path, capsys):
+async def test_the_served_documents_servers_are_the_host_the_client_asked():
+    served = await served_document()
+    assert {server["host"] for server in served["servers"].values()} == {"testserver"}
+    assert {k: v for k, v in served.items() if k != "servers"} == json.loads(
+        json.dumps({k: v for k, v in document().items() if k != "servers"})
+    )
+    secure = await AsyncClient().get("/v2/asyncapi.json", secure=True)
+    protocols = {name: s["protocol"] for name, s in secure.json()["servers"].items()}
+    assert protocols == {"websocket": "wss", "http": "https"}
+
+
+def test_manage_py_asyncapi_writes_the_document(tmp_path, capsys):
     target = tmp_path / "asyncapi.json"
     call_command("asyncapi", output=str(target))
     call_command("asyncapi")
