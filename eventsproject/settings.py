@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -159,10 +160,16 @@ EVENTS_SERVICE_NAME = envstr("EVENTS_SERVICE_NAME", "events")
 EVENTS_REPLICA = envstr("EVENTS_REPLICA") or f"{socket.gethostname()}-{os.getpid()}"
 
 if REDIS_URL:
+    # Redis pub/sub ignores the database number: the prefix keeps deployments that share
+    # one Redis server (another database, another service name) from hearing each other.
+    _REDIS_DB = urlsplit(REDIS_URL).path.strip("/") or "0"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "events:layer"},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": f"events:layer:{EVENTS_SERVICE_NAME}:{_REDIS_DB}",
+            },
         }
     }
 else:

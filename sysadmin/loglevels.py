@@ -24,7 +24,7 @@ logger = logging.getLogger("sysadmin.loglevels")
 
 ROOT = "root"
 LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
-LOGGER_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
+LOGGER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
 LEVELS_KEY = "events:sys:logging:levels"
 SERVICE_LOGGERS = ("events", "history", "workspaces", "sysadmin", "django")
 Apply = Callable[[str, str], None]
@@ -54,7 +54,7 @@ def levels(name: str | None = None) -> dict[str, str]:
 
 def check_name(name: str) -> str:
     """Return a valid logger name or raise ValidationError."""
-    if not isinstance(name, str) or not LOGGER_NAME.match(name):
+    if not isinstance(name, str) or not LOGGER_NAME.fullmatch(name):
         raise ValidationError(
             "logger must be 1 to 200 letters, digits, '.', '_' or '-'", details={"field": "logger"}
         )

@@ -26,7 +26,7 @@ from tests.helpers import connect, eventually, next_frames, ws_client
 from tests.servers import Deployment, deployment, manage
 from tests.test_recheck import closed_with
 from workspaces.keys import create_api_key, revoke_api_key
-from workspaces.models import Membership
+from workspaces.models import Membership, Workspace
 
 AN_HOUR = "3600"
 
@@ -83,6 +83,7 @@ async def test_a_key_revoked_by_a_command_is_refused_and_disconnected_on_every_p
 
         assert await close_code(theirs) == 4401
         await eventually(lambda: _refused(running, doomed))
+        assert await _refused(running, doomed)
         # Nobody else is touched: the other key's socket and requests go on.
         await others.send(json.dumps({"op": "ping"}))
         assert json.loads(await asyncio.wait_for(others.recv(), 10))["op"] == "pong"
@@ -160,3 +161,93 @@ async def test_a_malformed_control_message_is_ignored_and_logged(message, caplog
         control._handlers[control.CREDENTIALS_CHANGED].remove(seen.append)
     assert seen == [{"kind": "credentials.changed", "workspace": "acme"}]
     assert "ignored a malformed control message" in caplog.text
+
+
+# --- what the review found ----------------------------------------------------------------
+
+
+async def test_a_change_during_a_check_is_checked_again():
+    """The check under way may have read the credentials just before they changed."""
+    from events.realtime.recheck import Recheck
+
+    reading, answer, second = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    checks: list[int] = []
+
+    async def check() -> bool:
+        checks.append(len(checks))
+        if len(checks) == 2:
+            second.set()
+        reading.set()
+        await answer.wait()
+        return True
+
+    recheck = Recheck(3600, check, workspace_id="acme")
+    recheck.start()
+    recheck.now()
+    await asyncio.wait_for(reading.wait(), 5)
+    recheck.now()  # the credentials change while the first check reads them
+    answer.set()
+    await asyncio.wait_for(second.wait(), 5)
+    recheck.stop()
+    assert checks == [0, 1]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_deleting_a_workspace_with_many_keys_is_one_message(workspace):
+    sent: list[dict] = []
+
+    class Recording:
+        async def send(self, message):
+            sent.append(message)
+
+    for n in range(5):
+        await sync_to_async(create_api_key)("acme", ["consume"], name=f"k{n}")
+    control.use(Recording())
+    try:
+        await sync_to_async(Workspace.objects.filter(slug=workspace).delete)()
+    finally:
+        control_bus.install()
+    assert sent == [{"kind": "credentials.changed", "workspace": "acme"}]
+
+
+def test_a_lookup_that_began_before_a_change_keeps_nothing():
+    from workspaces import authcache
+
+    with override_settings(EVENTS_AUTH_CACHE_SECS=60):
+        before = authcache.KEYS.generation
+        authcache.forget_all()  # the key was revoked meanwhile
+        authcache.KEYS.put("digest", "the key as it was", looked_up_in=before)
+        assert authcache.KEYS.get("digest") is None
+        authcache.KEYS.put("digest", "the key as it is", looked_up_in=authcache.KEYS.generation)
+        assert authcache.KEYS.get("digest") == "the key as it is"
+        authcache.forget_all()
+
+
+LAYER_PREFIX = "['default']['CONFIG']['prefix']"
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "service", "prefix"),
+    [
+        ("redis://127.0.0.1:6379/3", "events", "events:layer:events:3"),
+        ("redis://127.0.0.1:6379/4", "events", "events:layer:events:4"),
+        ("redis://127.0.0.1:6379", "billing-events", "events:layer:billing-events:0"),
+    ],
+)
+def test_deployments_sharing_a_redis_server_do_not_hear_each_other(
+    tmp_path, redis_url, service, prefix
+):
+    """Redis pub/sub ignores the database number: the channel layer's prefix names it."""
+    from tests.test_safe_defaults import SECRETS
+    from tests.test_safe_defaults import manage as operator_manage
+
+    shown = operator_manage(
+        tmp_path,
+        {**SECRETS, "REDIS_URL": redis_url, "EVENTS_SERVICE_NAME": service},
+        "shell",
+        "--no-imports",
+        "-c",
+        f"from django.conf import settings; print(settings.CHANNEL_LAYERS{LAYER_PREFIX})",
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == prefix

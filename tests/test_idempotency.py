@@ -7,6 +7,8 @@ brokers, and across service processes sharing Redis.
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import orjson
 import pytest
@@ -365,3 +367,41 @@ async def test_a_websocket_retry_on_a_second_process_publishes_once(two_processe
     finally:
         await client.aclose()
     assert len([e for _, e in entries if b"across.sockets" in e[b"event"]]) == 1
+
+
+async def test_a_caller_that_goes_away_mid_publish_leaves_the_first_answer_for_its_retry(
+    broker, key, monkeypatch
+):
+    """A client that timed out while its events went into the broker retries: it must get
+    the first answer, not a free key that publishes the events a second time."""
+    from events.realtime import idempotency
+    from kernel.context import RequestContext
+
+    appending, go_on = asyncio.Event(), asyncio.Event()
+    real_publish = idempotency.publish
+
+    async def slow_broker(*args, **kwargs):
+        appending.set()
+        await go_on.wait()
+        return await real_publish(*args, **kwargs)
+
+    monkeypatch.setattr(idempotency, "publish", slow_broker)
+    events = [parse_client_event({"type": "orders.created"})]
+    caller = Caller.for_api_key("acme", "any", frozenset({"emit"}), key_id=split_key(key))
+    context = RequestContext(correlation_id="c-1", transport="http")
+    first = asyncio.create_task(
+        idempotency.publish_once("acme", events, caller=caller, context=context, key="k-gone")
+    )
+    await asyncio.wait_for(appending.wait(), 5)
+    first.cancel()  # the client went away: Django cancels its request
+    go_on.set()
+    await eventually(lambda: _published_once())
+    retry = await idempotency.publish_once(
+        "acme", events, caller=caller, context=context, key="k-gone"
+    )
+    assert retry.replayed
+    assert [e["id"] for e in retry.envelopes] == await stored_ids(event_type="orders.created")
+
+
+async def _published_once() -> bool:
+    return len(await stored_ids(event_type="orders.created")) == 1

@@ -257,6 +257,7 @@ async def test_a_change_reaches_every_service_process():
         assert response.status_code == 200
         assert response.json() == {"loggers": {"events.hub": "DEBUG"}}
         await eventually(lambda: _level_is(running, 1, "events.hub", "DEBUG"))
+        assert await level_on(running, 1, "events.hub") == "DEBUG"
         # A process that starts later applies what was set before it.
         await asyncio.to_thread(running.restart, 1)
         assert await level_on(running, 1, "events.hub") == "DEBUG"

@@ -140,8 +140,9 @@ def find_api_key(plain: str) -> ApiKey:
     cached = authcache.KEYS.get(digest)
     if cached is not None:
         return cached
+    generation = authcache.KEYS.generation
     key = _lookup_api_key(plain)
-    authcache.KEYS.put(digest, key)
+    authcache.KEYS.put(digest, key, looked_up_in=generation)
     return key
 
 
@@ -168,13 +169,14 @@ def _touch(key: ApiKey) -> None:
 def find_workspace(workspace_id: str) -> Workspace:
     """The workspace; WorkspaceNotFound (404) if it does not exist."""
     workspace = authcache.WORKSPACES.get(workspace_id)
+    generation = authcache.WORKSPACES.generation
     if workspace is None:
         # An id no workspace can have finds none (PostgreSQL refuses a NUL even in a lookup).
         ok = is_workspace_id(workspace_id)
         workspace = Workspace.objects.filter(slug=workspace_id).first() if ok else None
         if workspace is None:
             raise WorkspaceNotFound(f"unknown workspace {workspace_id!r}")
-        authcache.WORKSPACES.put(workspace_id, workspace)
+        authcache.WORKSPACES.put(workspace_id, workspace, looked_up_in=generation)
     return workspace
 
 

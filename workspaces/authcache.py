@@ -24,6 +24,7 @@ class TtlCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, Any]] = {}
+        self.generation = 0
 
     def get(self, key: str) -> Any:
         """The value kept for ``key``, or None if there is none or it expired."""
@@ -32,17 +33,23 @@ class TtlCache:
             return None
         return entry[1]
 
-    def put(self, key: str, value: Any) -> None:
-        """Keep ``value`` for the configured time (not at all when it is 0)."""
+    def put(self, key: str, value: Any, *, looked_up_in: int | None = None) -> None:
+        """Keep ``value`` for the configured time (not at all when it is 0).
+
+        ``looked_up_in``: the :attr:`generation` read before the lookup that found
+        ``value``; if the cache was cleared since (credentials changed meanwhile), the value
+        may be stale and is not kept.
+        """
         ttl = settings.EVENTS_AUTH_CACHE_SECS
-        if ttl <= 0:
+        if ttl <= 0 or (looked_up_in is not None and looked_up_in != self.generation):
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[key] = (time.monotonic() + ttl, value)
 
     def clear(self) -> None:
-        """Forget everything."""
+        """Forget everything, and what lookups under way will find."""
+        self.generation += 1
         self._entries.clear()
 
 

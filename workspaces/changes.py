@@ -34,10 +34,32 @@ def workspace_of(instance: Any) -> str | None:
 
 
 def credentials_changed(workspace_id: str | None) -> None:
-    """Forget here now; on commit, have every process forget and re-check that workspace."""
+    """Forget here now; on commit, have every process forget and re-check that workspace.
+
+    Once per workspace and transaction: deleting a workspace with a thousand keys is one
+    message, not a thousand.
+    """
     authcache.forget_all()
-    if workspace_id:
-        transaction.on_commit(lambda: _tell_everyone(workspace_id))
+    if workspace_id and not _told_on_commit(workspace_id):
+        transaction.on_commit(_TellEveryone(workspace_id))
+
+
+class _TellEveryone:
+    """The on-commit callback for one workspace (recognisable among the pending ones)."""
+
+    def __init__(self, workspace_id: str) -> None:
+        self.workspace_id = workspace_id
+
+    def __call__(self) -> None:
+        _tell_everyone(self.workspace_id)
+
+
+def _told_on_commit(workspace_id: str) -> bool:
+    """Whether this transaction will already tell every process about ``workspace_id``."""
+    pending = transaction.get_connection().run_on_commit
+    return any(
+        getattr(callback, "workspace_id", None) == workspace_id for _, callback, _ in pending
+    )
 
 
 def _tell_everyone(workspace_id: str) -> None:

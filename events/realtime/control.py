@@ -34,8 +34,8 @@ CREDENTIALS_CHANGED = "credentials.changed"
 LOG_LEVEL_CHANGED = "logging.level"
 KINDS = (CREDENTIALS_CHANGED, LOG_LEVEL_CHANGED)
 MAX_FIELDS = 8
-MAX_TEXT = 200
-_TEXT = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+SEND_TIMEOUT_SECS = 2.0
+_TEXT = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
 
 Message = dict[str, str]
 Handler = Callable[[Message], Awaitable[Any] | Any]
@@ -80,13 +80,16 @@ def checked(message: Any) -> Message | None:
     if fields.get("kind") not in KINDS:
         return _malformed(message)
     for key, value in fields.items():
-        if not (isinstance(key, str) and isinstance(value, str) and _TEXT.match(value)):
+        if not (isinstance(key, str) and _TEXT.fullmatch(key)):
+            return _malformed(message)
+        if not (isinstance(value, str) and _TEXT.fullmatch(value)):
             return _malformed(message)
     return fields
 
 
 def _malformed(message: Any) -> Message | None:
-    logger.warning("ignored a malformed control message: %.200r", message)
+    size = len(message) if isinstance(message, (dict, str, list)) else 0
+    logger.warning("ignored a malformed control message (%s of %d)", type(message).__name__, size)
     return None
 
 
@@ -113,7 +116,8 @@ async def broadcast(kind: str, **fields: str) -> None:
         await deliver(message)
         return
     try:
-        await _bus.send(message)
+        async with asyncio.timeout(SEND_TIMEOUT_SECS):
+            await _bus.send(message)
     except Exception as exc:
         logger.warning(
             "control message %s not sent to other processes: %s", kind, type(exc).__name__

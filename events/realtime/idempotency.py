@@ -146,7 +146,14 @@ class MemoryStore(Store):
         self.entries[slot] = (record, time.monotonic() + ttl_ms / 1000)
         self.size += len(record) + ENTRY_OVERHEAD_BYTES
         while self.size > self.max_bytes:
-            self._drop(next(iter(self.entries)))
+            # Answers go, oldest first; never a claim (an emit under way): freeing it would
+            # let that emit's retry publish it again.
+            victim = next(
+                (s for s, (held, _) in self.entries.items() if not held.startswith(_CLAIM)), None
+            )
+            if victim is None:
+                break
+            self._drop(victim)
 
     async def claim(self, slot: str, record: bytes, ttl_ms: int) -> bytes | None:
         found = self._get(slot)
@@ -245,14 +252,45 @@ async def publish_once(
         emitted = _replay(found, wanted)
         IDEMPOTENT_REPLAYS.labels(transport=context.transport).inc()
         return emitted
+    # Shielded: a client that goes away (a timeout, a closed socket cancels its request)
+    # must not free the slot while the events may be in the broker already; its retry
+    # then finds the first answer, not a free slot that would publish them again.
+    first = asyncio.ensure_future(
+        _publish_and_keep(store, slot, claim, wanted, workspace_id, events, caller, context)
+    )
+    _first_attempts.add(first)
+    first.add_done_callback(_forget_attempt)
+    return Emitted(await asyncio.shield(first))
+
+
+_first_attempts: set[asyncio.Future] = set()
+
+
+def _forget_attempt(attempt: asyncio.Future) -> None:
+    _first_attempts.discard(attempt)
+    if not attempt.cancelled():
+        attempt.exception()  # retrieved: whoever awaited it has it, or went away
+
+
+async def _publish_and_keep(
+    store: Store,
+    slot: str,
+    claim: bytes,
+    wanted: bytes,
+    workspace_id: str,
+    events: list[ClientEvent],
+    caller: Caller,
+    context: RequestContext,
+) -> list[Envelope]:
+    """Publish, then keep the answer under the slot; a refused or failed publish frees it."""
     try:
         envelopes = await publish(workspace_id, events, caller=caller, context=context)
-    except BaseException:
+    except Exception:
         await _release(store, slot, claim)
         raise
     answer = b" ".join((_ANSWER, wanted, orjson.dumps(envelopes)))
     await _settle(store, slot, claim, answer)
-    return Emitted(envelopes)
+    return envelopes
 
 
 def _replay(found: bytes, wanted: bytes) -> Emitted:

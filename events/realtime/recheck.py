@@ -17,6 +17,7 @@ once instead of at its next turn.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import secrets
 import weakref
@@ -43,6 +44,7 @@ class Recheck:
         self.workspace_id = workspace_id
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None
+        self._again = False
 
     def start(self) -> None:
         """Schedule the first check, at a random point of the first period."""
@@ -54,6 +56,8 @@ class Recheck:
     def now(self) -> None:
         """Check at once (unless a check is under way), then again every period."""
         if self._task is not None:
+            # The check under way may have read the credentials before they changed.
+            self._again = True
             return
         if self._timer is not None:
             self._timer.cancel()
@@ -78,7 +82,10 @@ class Recheck:
         self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
 
     def _fire(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="recheck")
+        # A context of its own: not the one of whoever asked for the check (a control
+        # message delivered from a sync_to_async thread would hand over a dead executor).
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="recheck", context=contextvars.Context())
 
     async def _run(self) -> None:
         try:
@@ -88,7 +95,10 @@ class Recheck:
             logger.exception("could not check a connection's credentials again")
             go_on = True
         self._task = None
-        if go_on and self.every_secs > 0:
+        if go_on and self._again:
+            self._again = False
+            self.now()
+        elif go_on and self.every_secs > 0:
             self._schedule(self.every_secs)
         elif not go_on:
             self.stop()
