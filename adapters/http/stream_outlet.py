@@ -14,53 +14,24 @@ byte bound and the drop.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from django.conf import settings
+from adapters.servers import daphne, uvicorn
+from adapters.servers.daphne import DaphneOutlet
+from adapters.servers.uvicorn import UvicornOutlet
 
 STREAM_SUFFIX = "/events/stream"
 SCOPE_KEY = "events.outlet"
 
 
-class UvicornOutlet:
-    """uvicorn's HTTP protocol (httptools or h11): an asyncio transport."""
-
-    def __init__(self, transport: Any) -> None:
-        self.transport = transport
-
-    def buffered(self) -> int:
-        return int(self.transport.get_write_buffer_size())
-
-    def abort(self) -> None:
-        self.transport.abort()
+Outlet = UvicornOutlet | DaphneOutlet
 
 
-class DaphneOutlet:
-    """Daphne's HTTP request (Twisted): its channel's TCP transport."""
-
-    def __init__(self, transport: Any) -> None:
-        self.transport = transport
-
-    def buffered(self) -> int:
-        transport = self.transport
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-
-    def abort(self) -> None:
-        self.transport.abortConnection()
-
-
-def outlet_of(send: Any) -> UvicornOutlet | DaphneOutlet | None:
-    """The connection behind an ASGI ``send``, or None for a server we do not know."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if hasattr(transport, "get_write_buffer_size") and hasattr(transport, "abort"):
-        return UvicornOutlet(transport)
-    if isinstance(send, functools.partial) and send.args:
-        transport = getattr(send.args[0], "transport", None)
-        if hasattr(transport, "_tempDataLen") and hasattr(transport, "abortConnection"):
-            return DaphneOutlet(transport)
-    return None
+def outlet_of(send: Any) -> Outlet | None:
+    """The connection behind an ASGI ``send``, or None for a server we do not know (or a
+    version the fast path was not written for: adapters/servers/)."""
+    return uvicorn.outlet_behind(send) or daphne.outlet_behind(send)
 
 
 class OutletMiddleware:
@@ -71,6 +42,6 @@ class OutletMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope.get("path", "").endswith(STREAM_SUFFIX):
-            # The servers' private attributes, like the WebSocket's fast paths: same switch.
-            scope[SCOPE_KEY] = outlet_of(send) if settings.EVENTS_DIRECT_WRITES else None
+            # The servers' private attributes, like the WebSocket's: pinned, same switch.
+            scope[SCOPE_KEY] = outlet_of(send)
         await self.app(scope, receive, send)

@@ -5,7 +5,7 @@ holds the protocol: this parses the handshake (query string, headers),
 authenticates, opens the connection, passes client frames in, and carries
 the connection's frames and closes as Channels calls (:class:`ChannelsTransport`).
 The fast paths past Channels and the servers are beside it, one module each
-(``direct_channels``, ``direct_uvicorn``, ``direct_daphne``), behind
+(``direct_channels``, and ``adapters/servers/``: ``uvicorn``, ``daphne``), behind
 ``EVENTS_DIRECT_WRITES``.
 """
 
@@ -18,7 +18,8 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from adapters.websocket import direct_channels, direct_daphne, direct_uvicorn
+from adapters.servers import daphne, uvicorn
+from adapters.websocket import direct_channels
 from events.realtime.connection import TRANSPORT, Connection
 from events.realtime.sockets import DirectSocket
 from kernel.context import RequestContext, accept_correlation_id
@@ -57,7 +58,7 @@ class ChannelsTransport:
 
     def direct_socket(self) -> DirectSocket | None:
         send = self.server_send
-        return direct_uvicorn.socket_behind(send) or direct_daphne.socket_behind(send)
+        return uvicorn.socket_behind(send) or daphne.socket_behind(send)
 
 
 class EventsConsumer(AsyncWebsocketConsumer):

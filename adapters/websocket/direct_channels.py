@@ -4,7 +4,7 @@
   (``InstanceSessionWrapper.real_send``, not an API). The session wrapper
   inspects the session on every message to save it on ``websocket.accept``;
   frames never need it, and that cost per delivery showed in profiles. The
-  server's own ``send`` is also where direct_uvicorn and direct_daphne find
+  server's own ``send`` is also where adapters/servers/ (uvicorn.py, daphne.py) find
   the socket.
 - ``skips_orm_cleanup``: Channels runs ``close_old_connections`` in the sync
   thread before every message: a thread hop that, under load, waits for the

@@ -1,4 +1,6 @@
-"""Daphne's side of the direct writes (events/realtime/sockets.py): Autobahn over Twisted.
+"""Daphne, past its API: the WebSocket's direct writes and the event stream's connection.
+
+WebSocket (events/realtime/sockets.py): Autobahn over Twisted.
 
 Daphne hands the application ``partial(server.handle_reply, protocol)``; the
 protocol is Autobahn's, over a Twisted transport. We write with Autobahn's
@@ -86,3 +88,37 @@ def socket_behind(send: Any) -> DaphneSocket | None:
     if PATH.lacks(protocol, PROTOCOL_NEEDS) or PATH.lacks(transport, TRANSPORT_NEEDS, "transport."):
         return None
     return DaphneSocket(protocol)
+
+
+# --- the event stream's connection (adapters/http/stream_outlet.py) ------------------
+
+OUTLET = FastPath("Daphne event-stream outlet", {"daphne": "4.2.3", "twisted": "26.10.0"})
+OUTLET_NEEDS = ("dataBuffer", "offset", "_tempDataLen", "abortConnection")
+
+
+class DaphneOutlet:
+    """Daphne's HTTP request (Twisted): its channel's TCP transport, which never makes a
+    writer wait, so the stream reads its unsent bytes itself."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+
+    def buffered(self) -> int:
+        transport = self.transport
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+    def abort(self) -> None:
+        self.transport.abortConnection()
+
+
+def outlet_behind(send: Any) -> DaphneOutlet | None:
+    """The client's connection behind Daphne's HTTP ``send``; None for another server."""
+    if not isinstance(send, functools.partial) or not send.args:
+        return None
+    request = send.args[0]
+    if type(request).__module__.split(".")[0] != "daphne" or not OUTLET.usable():
+        return None
+    transport = getattr(request, "transport", None)
+    if OUTLET.lacks(transport, OUTLET_NEEDS, "transport."):
+        return None
+    return DaphneOutlet(transport)

@@ -1,4 +1,6 @@
-"""uvicorn's side of the direct writes (events/realtime/sockets.py): its ``websockets-sansio``.
+"""uvicorn, past its API: the WebSocket's direct writes and the event stream's connection.
+
+WebSocket (events/realtime/sockets.py): ``websockets-sansio``.
 
 uvicorn hands the application the bound ``asgi_send`` of the connection's
 ``WebSocketsSansIOProtocol``, whose asyncio transport carries the frames; we
@@ -56,3 +58,33 @@ def socket_behind(send: Any) -> UvicornSocket | None:
     if PATH.lacks(protocol, PROTOCOL_NEEDS) or PATH.lacks(transport, TRANSPORT_NEEDS, "transport."):
         return None
     return UvicornSocket(protocol)
+
+
+# --- the event stream's connection (adapters/http/stream_outlet.py) ------------------
+
+OUTLET = FastPath("uvicorn event-stream outlet", {"uvicorn": "0.54.0"})
+OUTLET_NEEDS = ("get_write_buffer_size", "abort")
+
+
+class UvicornOutlet:
+    """uvicorn's HTTP protocol (httptools or h11): an asyncio transport."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+
+    def buffered(self) -> int:
+        return int(self.transport.get_write_buffer_size())
+
+    def abort(self) -> None:
+        self.transport.abort()
+
+
+def outlet_behind(send: Any) -> UvicornOutlet | None:
+    """The client's connection behind uvicorn's HTTP ``send``; None for another server."""
+    protocol = getattr(send, "__self__", None)
+    if type(protocol).__module__.split(".")[0] != "uvicorn" or not OUTLET.usable():
+        return None
+    transport = getattr(protocol, "transport", None)
+    if OUTLET.lacks(transport, OUTLET_NEEDS, "transport."):
+        return None
+    return UvicornOutlet(transport)
