@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # tools/benchmarks/ -> the repository
 WORKSPACE = "bench"
 PREFIX = "bench"
 TYPES = [f"{noun}.{verb}" for noun in ("orders", "users", "tickets", "invoices", "carts")

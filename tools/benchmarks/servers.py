@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # tools/benchmarks/ -> the repository
 APP = "eventsproject.asgi:application"
 START_TIMEOUT_SECS = 30.0
 # uvicorn's ``--ws websockets`` (websockets.legacy) is deprecated; ``auto`` is now sansio.
