@@ -12,6 +12,7 @@ from __future__ import annotations
 import orjson
 from websockets.frames import Frame, Opcode
 
+from events.cloudevents import encode_cloudevent
 from events.event import Envelope
 
 
@@ -20,16 +21,37 @@ class EventFrame:
 
     ``sse`` is the same event as one Server-Sent Events message (``id:`` the position,
     ``data:`` the event's JSON), built the first time a stream asks, then shared.
+    ``cloudevents`` is the same frame with the event as a structured CloudEvent
+    (``format=cloudevents``), likewise built the first time a consumer asks, then shared.
     """
 
-    __slots__ = ("_sse", "data", "event", "position", "wire")
+    __slots__ = ("_cloudevents", "_envelope", "_sse", "data", "event", "position", "wire")
 
-    def __init__(self, data: bytes, event: bytes = b"", position: bytes = b"") -> None:
+    def __init__(
+        self,
+        data: bytes,
+        event: bytes = b"",
+        position: bytes = b"",
+        envelope: Envelope | None = None,
+    ) -> None:
         self.data = data
         self.wire = text_frame(data)
         self.event = event
         self.position = position
         self._sse: bytes | None = None
+        self._envelope = envelope
+        self._cloudevents: EventFrame | None = None
+
+    @property
+    def cloudevents(self) -> EventFrame:
+        """This frame with the event as a CloudEvent: encoded once, for every consumer asking."""
+        if self._cloudevents is None:
+            if self._envelope is None:
+                raise ValueError("a frame built without its envelope has no CloudEvents form")
+            event = encode_cloudevent(self._envelope)
+            self._cloudevents = _frame(event, self.position)
+            self._envelope = None  # no longer needed: the form is built
+        return self._cloudevents
 
     @property
     def sse(self) -> bytes:
@@ -59,13 +81,15 @@ def event_frame(envelope: Envelope, epoch: str = "") -> EventFrame:
     With the stream's epoch it carries ``position`` (``<epoch>:<id>``), what a
     client resumes from with ``lastEventId`` (see :mod:`events.positions`).
     """
-    event = orjson.dumps(envelope)
-    if not epoch:
-        return EventFrame(b'{"op":"event","event":' + event + b"}", event)
-    position = f"{epoch}:{envelope['id']}".encode()
-    return EventFrame(
-        b'{"op":"event","event":' + event + b',"position":"' + position + b'"}', event, position
-    )
+    position = f"{epoch}:{envelope['id']}".encode() if epoch else b""
+    return _frame(orjson.dumps(envelope), position, envelope)
+
+
+def _frame(event: bytes, position: bytes, envelope: Envelope | None = None) -> EventFrame:
+    if not position:
+        return EventFrame(b'{"op":"event","event":' + event + b"}", event, envelope=envelope)
+    data = b'{"op":"event","event":' + event + b',"position":"' + position + b'"}'
+    return EventFrame(data, event, position, envelope)
 
 
 # What a feed offers a subscription: an event and its frame.

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from cloudevents.core.bindings.http import to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
@@ -20,7 +21,11 @@ from django.test import AsyncClient
 
 from events.broker import get_live_stream
 from kernel.ids import ZERO_ID
+from tests.helpers import connect, next_frames, ws_client
+from tests.history_helpers import archive_all, close_history, search  # noqa: F401
 from tests.servers import deployment
+from tests.sse_client import Reader
+from tests.sse_client import stream as sse_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/v2/workspaces/acme/events"
@@ -40,7 +45,8 @@ def order_event(**attributes: Any) -> CloudEvent:
         "datacontenttype": "application/json",
         "region": "eu",
     }
-    return CloudEvent({**base, **attributes}, data)
+    merged = {name: value for name, value in {**base, **attributes}.items() if value is not None}
+    return CloudEvent(merged, data)
 
 
 async def send(key: str, body: bytes | str, content_type: str, **headers: str) -> Any:
@@ -305,6 +311,153 @@ async def test_it_refuses_binary_data_that_is_not_what_its_content_type_says(bro
     assert reply.json()["details"]["attribute"] == "data"
 
 
+# --- consume: format=cloudevents -----------------------------------------------------------
+
+MODES = {
+    "structured": (send_structured, "structured"),
+    "batched": (send_batch, "batched"),
+    "binary": (send_binary, "binary"),
+}
+
+
+def mode_events() -> dict[str, CloudEvent]:
+    """One event per mode, each different, as a producer builds them."""
+    return {
+        "structured": order_event(id="s-1", region="eu", priority=3, urgent=True),
+        "batched": order_event(id="b-1", subject=None, data=[1, "two", None, {"3": 4.5}]),
+        "binary": order_event(id="x-1", datacontenttype="text/plain", data="a text"),
+    }
+
+
+async def emit_each_mode(key: str) -> dict[str, CloudEvent]:
+    events = mode_events()
+    for mode, event in events.items():
+        reply = await MODES[mode][0](key, event)
+        assert reply.status_code == 201, reply.content
+    return events
+
+
+def by_id(received: list[CloudEvent]) -> dict[str, CloudEvent]:
+    return {event.get_id(): event for event in received}
+
+
+async def test_websocket_consumers_get_cloudevents_of_every_mode(broker, key):
+    client = await connect(key, query="format=cloudevents&types=com.example.*")
+    plain = await connect(key, query="types=com.example.*")
+    sent = await emit_each_mode(key)
+    frames = await next_frames(client, 3)
+    received = by_id([parsed(frame["event"]) for frame in frames])
+    for event in sent.values():
+        same_event(event, received[event.get_id()])
+    assert all(frame["position"] for frame in frames)
+    # the other consumer, on the same events at the same time, still gets the service's JSON
+    plain_frames = await next_frames(plain, 3)
+    assert [f["event"]["payload"] for f in plain_frames][2] == "a text"
+    await client.disconnect()
+    await plain.disconnect()
+
+
+async def test_the_service_fields_come_as_extension_attributes(broker, key):
+    client = await connect(key, query="format=cloudevents&types=com.example.*")
+    reply = await send_structured(key, order_event(targetuserid="u-43"))
+    [envelope] = reply.json()["events"]
+    [frame] = await next_frames(client, 1)
+    event = parsed(frame["event"])
+    assert event.get_extension("eventid") == envelope["id"]
+    assert event.get_extension("workspace") == "acme"
+    assert event.get_extension("userid") == envelope["source"]["userId"]
+    assert event.get_extension("correlationid") == reply["X-Correlation-Id"]
+    assert event.get_extension("size") == envelope["size"]
+    assert event.get_extension("targetuserid") == "u-43"
+    assert event.get_extension("persist") is True
+    await client.disconnect()
+
+
+async def test_an_event_emitted_as_json_reads_as_a_cloudevent(broker, key):
+    client = await connect(key, query="format=cloudevents&types=plain")
+    body = json.dumps({"events": [{"type": "plain", "payload": {"a": 1}}]})
+    [envelope] = (await send(key, body, "application/json")).json()["events"]
+    [frame] = await next_frames(client, 1)
+    event = parsed(frame["event"])
+    assert event.get_id() == envelope["id"]
+    assert event.get_source() == "/v2/workspaces/acme"
+    assert event.get_type() == "plain"
+    assert event.get_datacontenttype() == "application/json"
+    assert event.get_data() == {"a": 1}
+    assert event.get_time() == datetime.fromisoformat(envelope["createdAt"])
+    await client.disconnect()
+
+
+async def test_a_cloudevent_read_back_can_be_emitted_again_as_the_same_event(broker, key):
+    client = await connect(key, query="format=cloudevents&types=com.example.*")
+    original = order_event()
+    await send_structured(key, original)
+    [first] = await next_frames(client, 1)
+    await send(key, json.dumps(first["event"]), "application/cloudevents+json")
+    [second] = await next_frames(client, 1)
+    again, before = parsed(second["event"]), parsed(first["event"])
+    same_event(original, again)
+    assert again.get_extension("eventid") != before.get_extension("eventid")
+    await client.disconnect()
+
+
+async def test_a_websocket_with_an_unknown_format_is_refused(broker, key):
+    client = ws_client(query="format=xml", headers=[(b"x-api-key", key.encode())])
+    connected, code = await client.connect(timeout=10)
+    if connected:
+        code = (await client.receive_output(timeout=5)).get("code")
+    assert code == 4400
+
+
+async def test_long_polls_answer_cloudevents(broker, key):
+    start = await AsyncClient().get(
+        URL + "/poll", {"timeout": "0", "format": "cloudevents"}, headers={"X-Api-Key": key}
+    )
+    cursor = start.json()["cursor"]
+    sent = await emit_each_mode(key)
+    received: list[CloudEvent] = []
+    while len(received) < 3:
+        reply = await AsyncClient().get(
+            URL + "/poll",
+            {"cursor": cursor, "timeout": "5", "format": "cloudevents", "types": "com.example.*"},
+            headers={"X-Api-Key": key},
+        )
+        assert reply.status_code == 200, reply.content
+        received += [parsed(event) for event in reply.json()["events"]]
+        cursor = reply.json()["cursor"]
+    for event in sent.values():
+        same_event(event, by_id(received)[event.get_id()])
+
+
+async def test_a_long_poll_with_an_unknown_format_is_refused(broker, key):
+    reply = await AsyncClient().get(
+        URL + "/poll", {"timeout": "0", "format": "x" * 10_000}, headers={"X-Api-Key": key}
+    )
+    assert reply.status_code == 400
+    assert reply.json()["details"]["field"] == "format"
+
+
+async def test_cloudevents_of_every_mode_are_stored_and_searchable(history, key):
+    sent = await emit_each_mode(key)
+    await archive_all()
+    reply = await search(key, types="com.example.*", format="cloudevents", sort="asc")
+    assert reply.status_code == 200, reply.content
+    received = by_id([parsed(event) for event in reply.json()["result"]["events"]])
+    assert set(received) == {"s-1", "b-1", "x-1"}
+    for event in sent.values():
+        same_event(event, received[event.get_id()])
+    found = await search(key, text="text", types="com.example.*", format="cloudevents")
+    assert [e["id"] for e in found.json()["result"]["events"]] == ["x-1"]
+    plain = await search(key, types="com.example.*")
+    assert all("payload" in e for e in plain.json()["result"]["events"])
+
+
+async def test_a_search_with_an_unknown_format_is_refused(history, key):
+    reply = await search(key, format="yaml")
+    assert reply.status_code == 400
+    assert reply.json()["details"]["field"] == "format"
+
+
 # --- on a real server: the body limit, binary headers through the server -------------------
 
 
@@ -339,3 +492,53 @@ def test_a_binary_cloudevent_with_encoded_headers_passes_a_server(server):
     [envelope] = answer.json()["events"]
     assert envelope["cloudevent"]["subject"] == "café/42 ünïcode"
     assert envelope["payload"] == "plain text"
+
+
+async def test_an_event_stream_sends_cloudevents(server):
+    headers = {"X-Api-Key": server.key}
+    sent = mode_events()
+    async with sse_stream(server.http(0), "format=cloudevents&types=com.example.*", headers) as r:
+        assert r.status_code == 200
+        reader = Reader(r)
+        await reader.next()  # the stream's first message (retry:): it has joined the hub
+        async with httpx.AsyncClient() as client:
+            for event in sent.values():
+                reply = await client.post(
+                    server.http(0) + URL,
+                    content=FORMAT.write(event),
+                    headers={**headers, "Content-Type": "application/cloudevents+json"},
+                )
+                assert reply.status_code == 201, reply.text
+        messages = await reader.events(3)
+    assert all(message.id for message in messages)
+    received = by_id([parsed(message.data) for message in messages])
+    for event in sent.values():
+        same_event(event, received[event.get_id()])
+
+
+def test_an_event_stream_with_an_unknown_format_is_refused(server):
+    answer = httpx.get(
+        server.http(0) + URL + "/stream?format=atom", headers={"X-Api-Key": server.key}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["details"]["field"] == "format"
+
+
+async def test_a_websocket_on_a_server_gets_cloudevents_written_straight_to_its_socket(server):
+    url = server.ws(0, "format=cloudevents&types=com.example.*")
+    async with websockets.connect(url, additional_headers={"X-Api-Key": server.key}) as socket:
+        await socket.send(json.dumps({"op": "ping"}))
+        assert json.loads(await socket.recv()) == {"op": "pong"}  # subscribed: it answers
+        sent = order_event(id="direct-1")
+        async with httpx.AsyncClient() as client:
+            reply = await client.post(
+                server.http(0) + URL,
+                content=FORMAT.write(sent),
+                headers={"X-Api-Key": server.key, "Content-Type": "application/cloudevents+json"},
+            )
+            assert reply.status_code == 201, reply.text
+            frame = json.loads(await socket.recv())
+            metrics = (await client.get(server.http(0) + "/metrics")).text
+    assert frame["op"] == "event"
+    same_event(sent, parsed(frame["event"]))
+    assert 'events_websocket_opened_total{writes="uvicorn"} 1.0' in metrics

@@ -19,6 +19,7 @@ from adapters.http.events_serializers import (
 )
 from adapters.http.history_views import get_events, search_schema
 from adapters.http.workspace_view import WorkspaceView, request_context
+from events.cloudevents import to_cloudevent, wants_cloudevents
 from events.filters import parse_filters, query_params
 from events.positions import parse_position
 from events.realtime import idempotency, longpoll
@@ -26,7 +27,7 @@ from kernel.caller import CONSUME, EMIT
 from kernel.errors import NotFound, ValidationError
 
 ERRORS = dict.fromkeys((400, 401, 403, 404, 413, 500, 503), ErrorSerializer)
-POLL_PARAMS = ("cursor", "timeout")
+POLL_PARAMS = ("cursor", "timeout", "format")
 REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_KEY = OpenApiParameter(
     idempotency.HEADER,
@@ -115,9 +116,12 @@ class PollView(WorkspaceView):
         parameters=[PollQuerySerializer],
         responses={200: PollOutputSerializer, 410: ErrorSerializer, **ERRORS},
         summary="Wait for the next matching events",
+        description="`format=cloudevents`: the events as structured CloudEvents 1.0 "
+        "(docs/CLOUDEVENTS.md) instead of the service's JSON.",
     )
     async def get(self, request: Request, workspace_id: str) -> Response:
         caller = await self.authorize(request, workspace_id, CONSUME)
+        cloudevents = wants_cloudevents(request.query_params.get("format"))
         params = query_params(request.query_params)
         filters = parse_filters(params, ignore=POLL_PARAMS)
         raw_cursor = request.query_params.get("cursor") or None
@@ -126,7 +130,8 @@ class PollView(WorkspaceView):
         result = await longpoll.poll(
             workspace_id, caller=caller, filters=filters, cursor=cursor, timeout_secs=timeout
         )
-        return Response({"events": result.events, "cursor": result.cursor})
+        events = [to_cloudevent(e) for e in result.events] if cloudevents else result.events
+        return Response({"events": events, "cursor": result.cursor})
 
 
 @csrf_exempt

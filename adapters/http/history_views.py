@@ -16,6 +16,7 @@ from adapters.http.history_serializers import (
     SearchQuerySerializer,
 )
 from adapters.http.workspace_view import WorkspaceView, json_body, request_context
+from events.cloudevents import to_cloudevent, wants_cloudevents
 from events.filters import query_params
 from history.search import search_events, search_query_body
 from kernel.caller import SEARCH
@@ -40,19 +41,24 @@ search_schema = extend_schema(
     summary="Search the history with filters",
     description="Events in publish order (`sort=asc`) or its reverse (`desc`, the default), "
     "filtered (all filters combined with AND), limited to the events the caller may read; "
-    "pages are never short because of that. Pass `next` as `cursor` for the next page.",
+    "pages are never short because of that. Pass `next` as `cursor` for the next page. "
+    "`format=cloudevents`: the events as structured CloudEvents 1.0 (docs/CLOUDEVENTS.md).",
 )
 
 
 async def get_events(view: WorkspaceView, request: Request, workspace_id: str) -> Response:
     """``GET .../events``: one page of the history."""
     caller = await view.authorize(request, workspace_id, SEARCH)
+    params = query_params(request.query_params)
+    cloudevents = wants_cloudevents((params.pop("format", None) or [""])[-1])
     result = await search_events(
         workspace_id=workspace_id,
         caller=caller,
-        params=query_params(request.query_params),
+        params=params,
         context=request_context(request),
     )
+    if cloudevents:
+        result = {**result, "events": [to_cloudevent(e) for e in result["events"]]}
     return Response({"result": result})
 
 

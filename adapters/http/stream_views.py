@@ -31,6 +31,7 @@ from rest_framework.request import Request
 from adapters.http.events_serializers import ErrorSerializer, StreamQuerySerializer
 from adapters.http.stream_outlet import SCOPE_KEY
 from adapters.http.workspace_view import WorkspaceView, request_context
+from events.cloudevents import wants_cloudevents
 from events.filters import parse_filters, query_params
 from events.positions import Position, parse_position
 from events.realtime.stream import TRANSPORT, EventStream
@@ -40,7 +41,7 @@ from kernel.errors import PermissionDenied, ValidationError
 from workspaces.auth import aauthenticate_scope, session_user
 
 # Query parameters that are not filters.
-STREAM_PARAMS = ("lastEventId", "token", "apiKey")
+STREAM_PARAMS = ("lastEventId", "token", "apiKey", "format")
 LAST_EVENT_ID = "last-event-id"
 STREAM_ERRORS = dict.fromkeys((400, 401, 403, 404, 500, 503), ErrorSerializer)
 DESCRIPTION = """\
@@ -147,6 +148,7 @@ class StreamView(WorkspaceView):
             authenticate=authenticate,
             outlet=getattr(django_request, "scope", {}).get(SCOPE_KEY),
         )
+        stream.subscription.cloudevents = wants_cloudevents(request.query_params.get("format"))
         response = StreamingHttpResponse(stream.messages(), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"

@@ -15,8 +15,10 @@ import orjson
 from adrf.views import APIView
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from adapters.http.auth_schema import WorkspaceAutoSchema
 from kernel.caller import Caller
@@ -57,10 +59,26 @@ def json_body(request: Request) -> Any:
         raise ValidationError(f"the body is not JSON: {exc}") from None
 
 
+class _OwnFormatParameter:
+    """DRF's settings, less its ``?format=`` renderer override: ``format`` is the API's own."""
+
+    URL_FORMAT_OVERRIDE = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(api_settings, name)
+
+
+class OwnFormatNegotiation(DefaultContentNegotiation):
+    """Content negotiation that leaves ``?format=`` (``format=cloudevents``) to the views."""
+
+    settings = _OwnFormatParameter()  # type: ignore[assignment]  # the same settings, one less
+
+
 class WorkspaceView(APIView):
     """An async DRF view about one workspace."""
 
     schema = WorkspaceAutoSchema()
+    content_negotiation_class: type[BaseContentNegotiation] = OwnFormatNegotiation
     caller: Caller | None = None
 
     async def authorize(self, request: Request, workspace_id: str, action: str) -> Caller:

@@ -27,7 +27,7 @@ from kernel.errors import ValidationError
 from workspaces.auth import aauthenticate_scope
 
 # Handshake parameters that are not filters.
-TRANSPORT_PARAMS = ("lastEventId", "token", "apiKey")
+TRANSPORT_PARAMS = ("lastEventId", "token", "apiKey", "format")
 
 
 def parse_query(raw: bytes) -> dict[str, list[str]]:
@@ -96,7 +96,14 @@ class EventsConsumer(AsyncWebsocketConsumer):
             caller = await authenticate()
             filters = {k: v for k, v in query.items() if k not in TRANSPORT_PARAMS}
             last_event_id = (query.get("lastEventId") or [""])[-1] or None
-            await connection.open(caller, filters, last_event_id, authenticate=authenticate)
+            output_format = (query.get("format") or [""])[-1] or None
+            await connection.open(
+                caller,
+                filters,
+                last_event_id,
+                authenticate=authenticate,
+                output_format=output_format,
+            )
         except Exception as exc:
             await connection.refuse(exc)
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import orjson
 from django.conf import settings
 
+from events.cloudevents import wants_cloudevents
 from events.event import Envelope, parse_client_event
 from events.filters import Filters, parse_filters
 from events.frames import text_frame
@@ -121,6 +122,7 @@ class Connection:
         self.connected = False
         self.gone = False
         self.started = time.monotonic()
+        self.cloudevents = False
 
     def bind_context(self) -> None:
         """Put this connection's ids in the log context."""
@@ -135,17 +137,20 @@ class Connection:
         last_event_id: str | None,
         *,
         authenticate: Authenticate,
+        output_format: str | None = None,
     ) -> None:
         """Accept an authenticated client and, if it may consume, subscribe it.
 
         ``filters`` are the client's (each key a string or a list of strings);
-        events after ``last_event_id`` still in the live buffer come first.
+        events after ``last_event_id`` still in the live buffer come first;
+        ``output_format`` ``cloudevents`` sends them as CloudEvents.
         A ServiceError means the handshake is refused: pass it to :meth:`refuse`.
         """
         self.caller = caller
         self.bind_context()
         _check_rights(caller, consuming=False)
         parsed = parse_filters(filters)
+        self.cloudevents = wants_cloudevents(output_format)
         after = parse_position(last_event_id, "lastEventId") if last_event_id else None
         await self.transport.accept()
         self.connected = True
@@ -203,6 +208,7 @@ class Connection:
             subscription = QueuedSubscription(
                 caller, filters, last_id="", outbox_max=settings.EVENTS_WS_OUTBOX_MAX
             )
+        subscription.cloudevents = self.cloudevents
         subscription.on_overflow = self._cut_off
         subscription.on_expire = self._expired
         self.subscription = subscription
@@ -218,7 +224,7 @@ class Connection:
                 await subscription.wait()
                 batch = subscription.take()
                 for _, frame in batch:
-                    await self.transport.send(frame.text)
+                    await self.transport.send(subscription.frame_of(frame).text)
                 subscription.delivered += len(batch)
                 WEBSOCKET_DELIVERIES.add(batch)
         except SlowConsumer:

@@ -201,7 +201,7 @@ class EventStream:
     def _encode(self, batch: list[Delivery]) -> bytes:
         self.subscription.delivered += len(batch)
         DELIVERED.labels(transport=TRANSPORT).inc(len(batch))
-        return b"".join(frame.sse for _, frame in batch)
+        return b"".join(self.subscription.frame_of(frame).sse for _, frame in batch)
 
     def _check_buffer(self) -> None:
         """A server that never makes a writer wait (Daphne) buffers: bound it here."""

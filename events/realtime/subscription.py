@@ -47,6 +47,8 @@ class Subscription:
         self.overflowed = False
         self.expired: CursorExpired | None = None
         self.delivered = 0
+        # The consumer asked for CloudEvents (``format=cloudevents``): it gets those frames.
+        self.cloudevents = False
         # Called once when the consumer falls behind: it may be stuck in a send.
         self.on_overflow: Callable[[], None] | None = None
         # Called once when the stream can no longer follow ``last_id`` (reset or trimmed).
@@ -77,6 +79,10 @@ class Subscription:
     def room(self) -> int:
         """How many more events this subscription takes now."""
         return sys.maxsize
+
+    def frame_of(self, frame: EventFrame) -> EventFrame:
+        """The event's frame in the format this consumer asked for."""
+        return frame.cloudevents if self.cloudevents else frame
 
     def accept(self, deliveries: list[Delivery]) -> None:
         """Pass on wanted events."""
@@ -170,9 +176,9 @@ class SocketSubscription(Subscription):
 
     def accept(self, deliveries: list[Delivery]) -> None:
         if len(deliveries) == 1:
-            data = deliveries[0][1].wire
+            data = self.frame_of(deliveries[0][1]).wire
         else:
-            data = b"".join(frame.wire for _, frame in deliveries)
+            data = b"".join(self.frame_of(frame).wire for _, frame in deliveries)
         if not self.socket.write(data):
             return  # closing: the disconnect that follows removes this subscription
         self.delivered += len(deliveries)
