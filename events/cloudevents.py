@@ -142,10 +142,10 @@ def _extensions(raw: Mapping[str, Any]) -> dict[str, str | int | bool]:
 
 def _persist(extensions: dict[str, str | int | bool]) -> bool:
     value = extensions.pop(PERSIST, True)
-    if value in (True, "true"):
-        return True
-    if value in (False, "false"):
-        return False
+    if isinstance(value, str):  # binary mode: every attribute is a header's text
+        value = {"true": True, "false": False}.get(value.lower(), value)
+    if isinstance(value, bool):
+        return value
     raise refuse(PERSIST, "must be true or false")
 
 

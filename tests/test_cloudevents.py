@@ -20,6 +20,8 @@ from cloudevents.core.v1.event import CloudEvent
 from django.test import AsyncClient
 
 from events.broker import get_live_stream
+from events.realtime.publishing import publish
+from kernel.context import RequestContext
 from kernel.ids import ZERO_ID
 from tests.helpers import connect, next_frames, ws_client
 from tests.history_helpers import archive_all, close_history, search  # noqa: F401
@@ -542,3 +544,38 @@ async def test_a_websocket_on_a_server_gets_cloudevents_written_straight_to_its_
     assert frame["op"] == "event"
     same_event(sent, parsed(frame["event"]))
     assert 'events_websocket_opened_total{writes="uvicorn"} 1.0' in metrics
+
+
+async def test_binary_mode_carries_persist_and_target_as_headers(broker, key):
+    client = await connect(key, query="format=cloudevents&types=com.example.*")
+    event = order_event(id="live-only", persist=False, targetsessionid="s-10")
+    reply = await send_binary(key, event)
+    assert reply.status_code == 201, reply.content
+    [envelope] = reply.json()["events"]
+    assert envelope["options"] == {"persist": False}
+    assert envelope["target"] == {"sessionId": "s-10"}
+    [frame] = await next_frames(client, 1)
+    received = parsed(frame["event"])
+    assert received.get_extension("persist") is False
+    assert received.get_extension("targetsessionid") == "s-10"
+    await client.disconnect()
+
+
+async def test_error_events_read_as_cloudevents_with_their_error(broker, key):
+    client = await connect(key, query="format=cloudevents&types=error")
+    await publish(
+        "acme",
+        [{"type": "error", "payload": None, "options": {"persist": True}}],
+        caller=None,
+        context=RequestContext(correlation_id="c-1", transport="http"),
+        error={"error": "InternalError", "message": "Internal error", "level": "error"},
+    )
+    [frame] = await next_frames(client, 1)
+    event = parsed(frame["event"])
+    assert event.get_type() == "error"
+    assert event.get_extension("error") == "InternalError"
+    assert event.get_extension("errormessage") == "Internal error"
+    assert event.get_extension("errorlevel") == "error"
+    assert event.get_extension("correlationid") == "c-1"
+    assert "data" not in frame["event"]
+    await client.disconnect()
