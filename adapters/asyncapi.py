@@ -123,6 +123,11 @@ def _query(params: tuple[str, ...]) -> Schema:
         "lastEventId": {**POSITION, "description": "Resume after this position"},
         "token": {"type": "string", "description": "A JWT (see tokenQuery)"},
         "apiKey": {"type": "string", "description": "An API key (see apiKeyQuery)"},
+        "format": {
+            "type": "string",
+            "enum": ["json", "cloudevents"],
+            "description": "`cloudevents`: events as CloudEvents 1.0 (docs/CLOUDEVENTS.md)",
+        },
     }
     string = {"type": "string", "description": "Repeat the key for OR"}
     return {
@@ -161,7 +166,7 @@ def _messages() -> dict[str, Schema]:
     messages["streamEvent"] = _message(
         "streamEvent",
         "An event that matches the filters: `id:` its position, `data:` the event's JSON",
-        protocol.ENVELOPE,
+        protocol.EVENT_IN_FORMAT,
         headers={
             "type": "object",
             "description": "The message's SSE fields",

@@ -28,6 +28,7 @@ from tests.history_helpers import archive_all, close_history, search  # noqa: F4
 from tests.servers import deployment
 from tests.sse_client import Reader
 from tests.sse_client import stream as sse_stream
+from tests.test_asyncapi import describe, served_document
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/v2/workspaces/acme/events"
@@ -578,4 +579,14 @@ async def test_error_events_read_as_cloudevents_with_their_error(broker, key):
     assert event.get_extension("errorlevel") == "error"
     assert event.get_extension("correlationid") == "c-1"
     assert "data" not in frame["event"]
+    await client.disconnect()
+
+
+async def test_the_asyncapi_document_describes_the_cloudevents_frames_and_messages(broker, key):
+    document = await served_document()
+    client = await connect(key, query="format=cloudevents&types=com.example.*")
+    await emit_each_mode(key)
+    for frame in await next_frames(client, 3):
+        assert describe(document, "events", frame) == "event"
+        assert describe(document, "stream", frame["event"]) == "streamEvent"
     await client.disconnect()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
+from events import cloudevents
 from events.positions import MAX_POSITION_CHARS
 
 EVENT_ID_PATTERN = r"^[0-9]{1,16}-[0-9]{1,10}$"
@@ -47,7 +49,17 @@ class FilterQuerySerializer(serializers.Serializer):
     text = serializers.CharField(required=False, help_text="Words that must all appear")
 
 
-class PollQuerySerializer(FilterQuerySerializer):
+class FormatQuerySerializer(serializers.Serializer):
+    """``format``: the service's JSON (the default) or CloudEvents 1.0."""
+
+    format = serializers.ChoiceField(
+        choices=["json", cloudevents.FORMAT],
+        required=False,
+        help_text="`cloudevents`: every event as a structured CloudEvent (docs/CLOUDEVENTS.md)",
+    )
+
+
+class PollQuerySerializer(FilterQuerySerializer, FormatQuerySerializer):
     """The long poll's own parameters, and the filters."""
 
     cursor = position_field("The cursor of the last answer (``<epoch>:<id>``)")
@@ -59,7 +71,7 @@ class PollQuerySerializer(FilterQuerySerializer):
     )
 
 
-class StreamQuerySerializer(FilterQuerySerializer):
+class StreamQuerySerializer(FilterQuerySerializer, FormatQuerySerializer):
     """The event stream's own parameters, and the filters."""
 
     lastEventId = position_field("Resume after this position; the Last-Event-ID header wins")
@@ -97,8 +109,40 @@ class EnvelopeSerializer(serializers.Serializer):
     target = TargetSerializer(required=False)
     options = OptionsSerializer()
     error = ErrorInfoSerializer(required=False)
+    cloudevent = serializers.DictField(
+        required=False,
+        help_text="An event emitted as a CloudEvent: the attributes kept (docs/CLOUDEVENTS.md)",
+    )
     createdAt = serializers.DateTimeField()
     size = serializers.IntegerField()
+
+
+class CloudEventSerializer(serializers.Serializer):
+    """An event with ``format=cloudevents``: a structured CloudEvent, extensions besides."""
+
+    specversion = serializers.ChoiceField(choices=[cloudevents.SPECVERSION])
+    id = serializers.CharField()
+    # DRF's metaclass moves declared fields out of the class: these shadow nothing.
+    source = serializers.CharField()  # type: ignore[assignment]
+    type = serializers.CharField()
+    time = serializers.DateTimeField()
+    datacontenttype = serializers.CharField()
+    subject = serializers.CharField(required=False)
+    dataschema = serializers.CharField(required=False)
+    data = serializers.JSONField(required=False)  # type: ignore[assignment]
+    data_base64 = serializers.CharField(required=False)
+    eventid = serializers.RegexField(EVENT_ID_PATTERN, help_text="The service's event id")
+    workspace = serializers.CharField()
+
+
+def events_field() -> PolymorphicProxySerializer:
+    """Events as the service's envelopes or, with ``format=cloudevents``, CloudEvents."""
+    return PolymorphicProxySerializer(
+        component_name="EventInFormat",
+        serializers=[EnvelopeSerializer, CloudEventSerializer],
+        resource_type_field_name=None,
+        many=True,
+    )
 
 
 class EmitOutputSerializer(serializers.Serializer):
@@ -106,7 +150,7 @@ class EmitOutputSerializer(serializers.Serializer):
 
 
 class PollOutputSerializer(serializers.Serializer):
-    events = EnvelopeSerializer(many=True)
+    events = events_field()
     cursor = serializers.CharField(
         help_text="Where the next poll resumes: ``<epoch>:<event id>``; from another epoch "
         "(the stream was reset) it answers 410"

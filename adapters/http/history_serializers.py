@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from adapters.http.events_serializers import EVENT_ID_PATTERN, EnvelopeSerializer
+from adapters.http.events_serializers import (
+    EVENT_ID_PATTERN,
+    EnvelopeSerializer,
+    FormatQuerySerializer,
+    events_field,
+)
 from history.base import DEFAULT_LIMIT, MAX_LIMIT
 
 
-class SearchQuerySerializer(serializers.Serializer):
+class SearchQuerySerializer(FormatQuerySerializer):
     """The search's own query parameters (field filters come on top: ``payload.x=1``)."""
 
     types = serializers.CharField(
@@ -35,7 +40,7 @@ class SearchQuerySerializer(serializers.Serializer):
 
 
 class SearchResultSerializer(serializers.Serializer):
-    events = EnvelopeSerializer(many=True)
+    events = events_field()
     next = serializers.CharField(
         allow_null=True, help_text="Pass as `cursor` for the next page; null on the last page"
     )

@@ -123,6 +123,37 @@ ENVELOPE: Schema = {
         "size": {"type": "integer", "minimum": 0, "description": "Bytes of the stored JSON"},
     },
 }
+_TEXT: Schema = {"type": "string", "minLength": 1}
+CLOUDEVENT: Schema = {
+    "type": "object",
+    "description": (
+        "With `format=cloudevents`: the event as a structured CloudEvent 1.0, the service's"
+        " fields as extension attributes (docs/CLOUDEVENTS.md)"
+    ),
+    "required": ["specversion", "id", "source", "type", "time", "datacontenttype", "eventid"],
+    "properties": {
+        "specversion": {"const": "1.0"},
+        "id": _TEXT,
+        "source": _TEXT,
+        "type": {"type": "string", "pattern": f"^{TYPE_PATTERN.pattern}$"},
+        "time": {"type": "string", "format": "date-time"},
+        "datacontenttype": _TEXT,
+        "subject": _TEXT,
+        "dataschema": _TEXT,
+        "data": {"description": "Any JSON value: the event's payload"},
+        "data_base64": {"type": "string", "description": "Data that came as bytes"},
+        "eventid": {"type": "string", "description": "The service's event id, `<ms>-<seq>`"},
+        "workspace": {"type": "string"},
+        "size": {"type": "integer", "minimum": 0},
+        "persist": {"type": "boolean"},
+    },
+    "propertyNames": {"pattern": "^([a-z0-9]{1,64}|data_base64)$"},
+    "additionalProperties": {"type": ["string", "integer", "boolean"]},
+}
+EVENT_IN_FORMAT: Schema = {
+    "description": "The event: the service's JSON, or a CloudEvent with `format=cloudevents`",
+    "oneOf": [ENVELOPE, CLOUDEVENT],
+}
 POSITION: Schema = {
     "type": "string",
     "description": "`<epoch>:<event id>`: what a client resumes from with `lastEventId`",
@@ -192,7 +223,7 @@ CLIENT_FRAMES: dict[str, tuple[str, Schema]] = {
 SERVER_FRAMES: dict[str, tuple[str, Schema]] = {
     "event": (
         "An event that matches the filters; `position` is where to resume from",
-        _frame("event", {"event": ENVELOPE, "position": POSITION}, ("event",), closed=True),
+        _frame("event", {"event": EVENT_IN_FORMAT, "position": POSITION}, ("event",), closed=True),
     ),
     "ack": (
         "An emit was accepted: the event as stored, under the emit's ref",
