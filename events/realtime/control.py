@@ -77,14 +77,14 @@ def checked(message: Any) -> Message | None:
     if not isinstance(message, dict) or len(message) > MAX_FIELDS:
         return _malformed(message)
     fields = {key: value for key, value in message.items() if key != "type"}
-    if fields.get("kind") not in KINDS:
+    if fields.get("kind") not in KINDS or not all(map(_plain, fields.items())):
         return _malformed(message)
-    for key, value in fields.items():
-        if not (isinstance(key, str) and _TEXT.fullmatch(key)):
-            return _malformed(message)
-        if not (isinstance(value, str) and _TEXT.fullmatch(value)):
-            return _malformed(message)
     return fields
+
+
+def _plain(field: tuple[Any, Any]) -> bool:
+    """A field's name and value are short strings of plain characters."""
+    return all(isinstance(part, str) and _TEXT.fullmatch(part) for part in field)
 
 
 def _malformed(message: Any) -> Message | None:
