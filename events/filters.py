@@ -153,6 +153,15 @@ class Filters:
     def _text_words(self) -> list[set[str]]:
         return [set(words(t)) for t in self.texts]
 
+    def describe(self) -> dict[str, Any]:
+        """The filters as the audit's ``events.subscribed`` payload shows them."""
+        described: dict[str, Any] = dict(self.fields)
+        if self.types:
+            described["types"] = list(self.types)
+        if self.texts:
+            described["text"] = list(self.texts)
+        return described
+
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Whether an envelope passes every filter."""
         return (

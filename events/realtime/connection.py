@@ -215,7 +215,7 @@ class Connection:
         await get_hub().join(self.workspace_id, subscription, after)
         if isinstance(subscription, QueuedSubscription):
             self.sender = asyncio.get_running_loop().create_task(self._send_events(subscription))
-        await self._audit("events.subscribed", {"filters": _describe(filters)})
+        await self._audit("events.subscribed", {"filters": filters.describe()})
 
     async def _send_events(self, subscription: QueuedSubscription) -> None:
         """Send what the outbox holds, where the socket is out of reach (through the server)."""
@@ -372,7 +372,7 @@ class Connection:
             raise PermissionDenied("this caller may not consume in this workspace")
         filters = parse_filters(frame.get("filters") or {})
         self.subscription.change_filters(filters)
-        await self._audit("events.subscribed", {"filters": _describe(filters)})
+        await self._audit("events.subscribed", {"filters": filters.describe()})
 
     async def send_json(self, content: dict[str, Any]) -> None:
         """Send our own frame (ack, error, pong), straight to the socket where it is in reach."""
@@ -403,12 +403,3 @@ def _parse_frame(data: str | bytes | None) -> dict[str, Any]:
     if not isinstance(frame, dict):
         raise ValidationError('a frame is a JSON object such as {"op": "ping"}')
     return frame
-
-
-def _describe(filters: Filters) -> dict[str, Any]:
-    described: dict[str, Any] = dict(filters.fields)
-    if filters.types:
-        described["types"] = list(filters.types)
-    if filters.texts:
-        described["text"] = list(filters.texts)
-    return described

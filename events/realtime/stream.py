@@ -41,7 +41,6 @@ from events.frames import Delivery
 from events.metrics import CONNECTED, DELIVERED, SLOW_CONSUMERS
 from events.positions import Position
 from events.realtime import lifecycle
-from events.realtime.connection import _describe as describe_filters
 from events.realtime.hub import get_hub
 from events.realtime.publishing import record_action
 from events.realtime.recheck import Recheck
@@ -175,7 +174,7 @@ class EventStream:
         )
         self.recheck.start()
         logger.info("event stream opened")
-        filters = describe_filters(self.subscription.filters)
+        filters = self.subscription.filters.describe()
         await self._audit("events.subscribed", {"filters": filters})
 
     async def _events(self) -> AsyncIterator[bytes]:
